@@ -1,0 +1,139 @@
+"""`longlm build`: run the corpus build on any Beam runner.
+
+Flags this command does not define are handed to Beam's PipelineOptions untouched, so `--runner`,
+`--direct_num_workers`, `--project`, `--region`, `--temp_location` and friends work as Beam users expect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipelines.build import assemble
+from pipelines.config import BuildConfig, load_config
+from pipelines.inputs import match_inputs
+from schemas import manifest as mf
+from transforms.config_base import ConfigError
+from transforms.shard_writer import write_atomically
+
+LOG = logging.getLogger("longlm.build")
+
+#: The local default, chosen by measurement (README, "Runners"): the FnApiRunner with one SDK worker
+#: process per core. It skips the DirectRunner's attempt to fetch Prism, and unlike the in-process
+#: mode it uses every core.
+DEFAULT_LOCAL_OPTIONS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+OUTPUT_ENTRIES = ("documents", "rejects", "filtered", "duplicates", "vocab", "examples", mf.MANIFEST_NAME, mf.RUN_INFO_NAME)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "build",
+        help="build a corpus version: ingest, clean, dedupe, vocab, examples -> Parquet + manifest.json",
+        description="Build a corpus version from raw novels. Any flag not listed here is a Beam pipeline option "
+        "(e.g. --runner DataflowRunner --project P --region R --temp_location gs://B/tmp, or "
+        "--direct_num_workers 2). Default runner: FnApiRunner with one worker process per core.",
+        epilog="Outputs: DIR/manifest.json, DIR/run.json, DIR/documents/, DIR/rejects/, DIR/filtered/, "
+        "DIR/duplicates/, DIR/vocab/, DIR/examples/{train,validation}/. Check them with `longlm verify DIR`.",
+    )
+    p.add_argument("--input", action="append", required=True, metavar="GLOB",
+                   help="input files (txt, txt.gz, jsonl, jsonl.gz, parquet) on any Beam file system; repeatable")
+    p.add_argument("--output", required=True, metavar="DIR", help="output directory (local, gs://, s3://, hdfs://)")
+    p.add_argument("--config", metavar="TOML", help="corpus config (see `longlm init-config`); default: all defaults")
+    p.add_argument("--vocab", metavar="PATH", help="reuse this spiece.model instead of training a vocabulary")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier build in DIR")
+    p.add_argument("--dry-run", action="store_true", help="print the stage graph and resolved options, run nothing")
+    p.set_defaults(func=run, accepts_extra=True)
+
+
+def beam_options(extra: list[str]) -> PipelineOptions:
+    """PipelineOptions from the user's Beam flags, with the local default runner when none is named."""
+    flags = list(extra)
+    if not any(a == "--runner" or a.startswith("--runner=") for a in flags):
+        named = {a.split("=")[0] for a in flags}
+        flags = [f for f in DEFAULT_LOCAL_OPTIONS if f.split("=")[0] not in named] + flags
+    return PipelineOptions(flags)
+
+
+def _prepare_output(output: str, overwrite: bool) -> None:
+    if FileSystems.exists(FileSystems.join(output, mf.MANIFEST_NAME)):
+        if not overwrite:
+            raise ConfigError("--output", f"'{output}' already holds a build (manifest.json); pass --overwrite to replace it")
+        for entry in OUTPUT_ENTRIES:
+            path = FileSystems.join(output, entry)
+            if FileSystems.exists(path):
+                FileSystems.delete([path])
+
+
+def stage_graph(p: beam.Pipeline) -> list[str]:
+    """Labels of the pipeline's transforms, two levels deep, in graph order."""
+    lines: list[str] = []
+
+    class Visitor(beam.pipeline.PipelineVisitor):
+        def enter_composite_transform(self, node):
+            depth = node.full_label.count("/")
+            if node.full_label and depth <= 1:
+                lines.append("  " * depth + node.full_label.rsplit("/", 1)[-1])
+
+        def visit_transform(self, node):
+            self.enter_composite_transform(node)
+
+    p.visit(Visitor())
+    return lines
+
+
+def run(args) -> int:
+    try:
+        overrides = {"vocab": {"model_path": args.vocab}} if args.vocab else None
+        cfg: BuildConfig = load_config(args.config, overrides)
+        files = match_inputs(args.input)
+        options = beam_options(args.extra)
+        if not args.dry_run:
+            _prepare_output(args.output, args.overwrite)
+    except ConfigError as e:
+        print(f"longlm build: {e}", file=sys.stderr)
+        return 2
+    LOG.info("%d input files from %s; config %s; runner %s", len(files), ", ".join(args.input),
+             args.config or "(defaults)", options.view_as(StandardOptions).runner)
+    p = beam.Pipeline(options=options)
+    assemble(p, cfg, files, args.output, args.input)
+    if args.dry_run:
+        print("stages:\n" + "\n".join(stage_graph(p)))
+        print("options:\n" + json.dumps(options.get_all_options(drop_default=True), indent=2, sort_keys=True, default=str))
+        return 0
+    started = time.time()
+    result = p.run()
+    result.wait_until_finish()
+    seconds = time.time() - started
+    return _report(args, cfg, options, seconds)
+
+
+def _report(args, cfg: BuildConfig, options: PipelineOptions, seconds: float) -> int:
+    with FileSystems.open(FileSystems.join(args.output, mf.MANIFEST_NAME)) as f:
+        manifest = json.loads(f.read())
+    raw_bytes = sum(i["bytes"] for i in manifest["inputs"])
+    run_info = {
+        "version_id": manifest["version_id"],
+        "seconds": round(seconds, 3),
+        "input_mb_per_s": round(raw_bytes / 1e6 / seconds, 3) if seconds else None,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "argv": sys.argv,
+        "beam_options": options.get_all_options(drop_default=True),
+    }
+    write_atomically(FileSystems.join(args.output, mf.RUN_INFO_NAME),
+                     json.dumps(run_info, indent=2, sort_keys=True, default=str).encode())
+    acc = manifest["accounting"]
+    LOG.info("built %s in %.1fs (%.2f MB/s of raw input) -> %s", manifest["version_id"], seconds,
+             raw_bytes / 1e6 / max(seconds, 1e-9), args.output)
+    LOG.info("documents: read %d = kept %d + rejected %d + filtered %d + duplicates %d (%s)", acc["read"], acc["kept"],
+             acc["rejected"], acc["filtered"], acc["duplicates"], "holds" if acc["holds"] else "DOES NOT HOLD")
+    return 0 if acc["holds"] else 1

@@ -1,0 +1,46 @@
+"""Resolve `--input` globs into the list of files a build reads, at launch time, through Beam FileSystems."""
+
+from __future__ import annotations
+
+import re
+
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.config_base import ConfigError
+from transforms.ingest import InputFile
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def glob_base(pattern: str) -> str:
+    """The directory part of a pattern before its first wildcard ('data/novels/*.txt' -> 'data/novels/')."""
+    m = _GLOB_CHARS.search(pattern)
+    literal = pattern[: m.start()] if m else pattern
+    cut = literal.rfind("/")
+    return literal[: cut + 1] if cut >= 0 else ""
+
+
+def match_inputs(patterns: list[str]) -> list[InputFile]:
+    """Every file matched by `patterns`, sorted and de-duplicated, each with its recorded source name.
+
+    The source name is the path relative to the pattern's base directory, so a corpus built from
+    another directory or bucket records the same names. Raises ConfigError for a pattern that matches
+    nothing (a typo should stop the build before it starts, not produce an empty corpus).
+    """
+    if not patterns:
+        raise ConfigError("--input", "at least one input pattern is required")
+    seen: dict[str, InputFile] = {}
+    for pattern in patterns:
+        try:
+            results = FileSystems.match([pattern])[0].metadata_list
+        except Exception as e:  # noqa: BLE001 - Beam raises BeamIOError and others
+            raise ConfigError("--input", f"cannot list '{pattern}': {e}") from e
+        files = [m for m in results if not m.path.endswith("/")]
+        if not files:
+            raise ConfigError("--input", f"'{pattern}' matched no files")
+        base = glob_base(pattern)
+        for meta in files:
+            path = meta.path
+            source = path[len(base):] if base and path.startswith(base) else path.rsplit("/", 1)[-1]
+            seen.setdefault(path, InputFile(path=path, source=source.lstrip("/")))
+    return sorted(seen.values(), key=lambda f: (f.source, f.path))

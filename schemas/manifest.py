@@ -1,0 +1,79 @@
+"""The manifest format: what `manifest.json` holds and how its derived fields are computed.
+
+`manifest.json` is itself reproducible: everything in it is a function of the config, the input
+bytes and the package versions. What varies between runs (wall time, host, runner) goes to
+`run.json` beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable
+
+from schemas.tables import SCHEMA_VERSION
+
+MANIFEST_FORMAT = 1
+MANIFEST_NAME = "manifest.json"
+RUN_INFO_NAME = "run.json"
+
+#: Tables whose row counts make up the accounting identity, and the name each takes in it.
+ACCOUNTING_TABLES = {"documents": "kept", "rejects": "rejected", "filtered": "filtered", "duplicates": "duplicates"}
+#: The stats counter that counts every record ingest read (documents + rejects).
+READ_COUNTER = "ingest.records"
+
+
+def version_id(config: dict[str, Any], inputs: Iterable[dict[str, Any]], schema_version: str = SCHEMA_VERSION) -> str:
+    """Corpus version id: a hash of the canonical config, the input fingerprints and the schema version.
+
+    Input paths enter by their recorded (relative) source name, so the same files built from another
+    directory or bucket get the same id.
+    """
+    fingerprints = sorted((i["source"], i["bytes"], i["sha256"]) for i in inputs)
+    payload = json.dumps({"config": config, "inputs": fingerprints, "schema": schema_version}, sort_keys=True)
+    return "v" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def accounting(read: int, table_rows: dict[str, int]) -> dict[str, Any]:
+    """The identity read = kept + rejected + filtered + duplicates, with each term and whether it holds."""
+    terms = {name: int(table_rows.get(table, 0)) for table, name in ACCOUNTING_TABLES.items()}
+    total = sum(terms.values())
+    return {"read": int(read), **terms, "sum": total, "holds": int(read) == total}
+
+
+def rows_per_table(files: Iterable[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in files:
+        if f.get("table") and f.get("rows") is not None:
+            out[f["table"]] = out.get(f["table"], 0) + int(f["rows"])
+    return out
+
+
+def build_manifest(
+    *,
+    config: dict[str, Any],
+    inputs: list[dict[str, Any]],
+    files: list[dict[str, Any]],
+    stats: dict[str, int],
+    packages: dict[str, str],
+    input_patterns: list[str],
+) -> dict[str, Any]:
+    """Assemble the manifest dict (sorted, so its JSON is byte-stable)."""
+    files = sorted(files, key=lambda f: f["path"])
+    inputs = sorted(inputs, key=lambda i: i["source"])
+    return {
+        "format": MANIFEST_FORMAT,
+        "version_id": version_id(config, inputs),
+        "schema_version": SCHEMA_VERSION,
+        "config": config,
+        "input_patterns": list(input_patterns),
+        "inputs": inputs,
+        "packages": dict(sorted(packages.items())),
+        "counters": dict(sorted(stats.items())),
+        "accounting": accounting(stats.get(READ_COUNTER, 0), rows_per_table(files)),
+        "files": files,
+    }
+
+
+def dumps(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")

@@ -1,0 +1,122 @@
+"""The Arrow schema of every table a build writes, and the key each table is sharded and sorted by.
+
+Bump ``SCHEMA_VERSION`` whenever a schema changes: it is written into every Parquet file's metadata
+and into the corpus version id, so readers can refuse data they do not understand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+
+#: Parquet key-value metadata key holding SCHEMA_VERSION.
+SCHEMA_VERSION_KEY = b"longlm.schema_version"
+#: Parquet key-value metadata key holding the table name.
+TABLE_NAME_KEY = b"longlm.table"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table: its directory under the build output, its schema and the column rows are keyed by."""
+
+    name: str
+    schema: pa.Schema
+    key: str
+
+
+DOCUMENTS = TableSpec(
+    name="documents",
+    key="doc_id",
+    schema=pa.schema(
+        [
+            pa.field("doc_id", pa.string(), nullable=False),  # blake2b-128 of the decoded text
+            pa.field("source", pa.string()),  # input path relative to its glob's base directory
+            pa.field("locator", pa.string()),  # where in the source ("" for a whole file, "line 3", "row 7")
+            pa.field("title", pa.string()),
+            pa.field("encoding", pa.string()),  # detected encoding of the source bytes
+            pa.field("byte_length", pa.int64()),  # bytes of this document in the source
+            pa.field("raw_char_length", pa.int64()),  # characters after decoding, before cleaning
+            pa.field("char_length", pa.int64()),  # characters of `text` as written
+            pa.field("han_chars", pa.int64()),  # Han characters of `text`
+            pa.field("cluster_id", pa.string()),  # near-duplicate cluster (its own doc_id when alone)
+            pa.field("cluster_size", pa.int32()),
+            pa.field("boilerplate_lines_removed", pa.int32()),
+            pa.field("split", pa.string()),  # "train" or "validation"
+            pa.field("text", pa.large_string()),
+        ]
+    ),
+)
+
+REJECTS = TableSpec(
+    name="rejects",
+    key="record_id",
+    schema=pa.schema(
+        [
+            pa.field("record_id", pa.string(), nullable=False),  # blake2b of (source, locator)
+            pa.field("source", pa.string()),
+            pa.field("locator", pa.string()),  # "" (whole file), "line N", "row N", "byte N"
+            pa.field("reason", pa.string()),  # a reason code, see transforms.ingest.RejectReason
+            pa.field("detail", pa.string()),  # human-readable explanation
+            pa.field("byte_length", pa.int64()),
+        ]
+    ),
+)
+
+FILTERED = TableSpec(
+    name="filtered",
+    key="doc_id",
+    schema=pa.schema(
+        [
+            pa.field("doc_id", pa.string(), nullable=False),
+            pa.field("source", pa.string()),
+            pa.field("title", pa.string()),
+            pa.field("reason", pa.string()),  # filter code, e.g. "min_length", "han_ratio"
+            pa.field("value", pa.float64()),  # the measured value that tripped the filter
+            pa.field("threshold", pa.float64()),  # the configured threshold it was compared with
+            pa.field("char_length", pa.int64()),  # characters after cleaning
+            pa.field("raw_char_length", pa.int64()),
+        ]
+    ),
+)
+
+DUPLICATES = TableSpec(
+    name="duplicates",
+    key="doc_id",
+    schema=pa.schema(
+        [
+            pa.field("doc_id", pa.string(), nullable=False),
+            pa.field("source", pa.string()),
+            pa.field("title", pa.string()),
+            pa.field("kind", pa.string()),  # "exact" or "near"
+            pa.field("cluster_id", pa.string()),
+            pa.field("kept_doc_id", pa.string()),
+            pa.field("similarity", pa.float64()),  # estimated Jaccard with the kept document (1.0 exact)
+            pa.field("char_length", pa.int64()),
+        ]
+    ),
+)
+
+EXAMPLES = TableSpec(
+    name="examples",
+    key="example_id",
+    schema=pa.schema(
+        [
+            pa.field("example_id", pa.string(), nullable=False),  # "{doc_id}-{segment_index:06d}-{task}"
+            pa.field("task", pa.string()),  # "infilling" or "continuation"
+            pa.field("input_ids", pa.list_(pa.int32())),
+            pa.field("target_ids", pa.list_(pa.int32())),
+            pa.field("doc_id", pa.string()),
+            pa.field("segment_index", pa.int32()),
+        ]
+    ),
+)
+
+TABLES = {spec.name: spec for spec in (DOCUMENTS, REJECTS, FILTERED, DUPLICATES, EXAMPLES)}
+
+
+def empty_row(spec: TableSpec) -> dict:
+    """A row of `spec` with every column None, to be filled by the stage that writes it."""
+    return {name: None for name in spec.schema.names}
