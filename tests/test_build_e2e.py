@@ -1,0 +1,125 @@
+"""End-to-end builds of the generated sample corpus through `longlm build`."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.cli import main
+from pipelines.sample_corpus import write_sample_corpus
+from pipelines.verify import verify
+
+SMALL_CONFIG = """
+[output]
+documents_shards = 3
+examples_shards = 2
+"""
+
+
+def build(raw: Path, out: Path, tmp: Path, *beam_flags: str, config: str = SMALL_CONFIG) -> int:
+    cfg = tmp / "corpus.toml"
+    cfg.write_text(config)
+    return main(["build", "--input", f"{raw}/*", "--output", str(out), "--config", str(cfg), *beam_flags])
+
+
+def table(out: Path, name: str):
+    import pyarrow as pa
+
+    parts = sorted((out / name).glob("part-*.parquet"))
+    return pa.concat_tables([pq.read_table(p) for p in parts])
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sample")
+    truth = write_sample_corpus(str(tmp / "raw"), docs=20, seed=3)
+    rc = build(tmp / "raw", tmp / "out", tmp, "--direct_running_mode=in_memory", "--direct_num_workers=1")
+    assert rc == 0
+    return tmp, truth
+
+
+def test_manifest_accounting_identity_holds(sample):
+    tmp, truth = sample
+    manifest = json.loads((tmp / "out" / "manifest.json").read_text())
+    acc = manifest["accounting"]
+    assert acc["holds"] and acc["read"] == acc["kept"] + acc["rejected"] + acc["filtered"] + acc["duplicates"]
+    # every planted record was read: unique + junk + exact copies + near/far variants + bad inputs
+    n_planted = len(truth.texts) + sum(len(g) - 2 for g in truth.exact_groups) + len(truth.bad_inputs)
+    assert acc["read"] == n_planted
+    assert manifest["counters"]["ingest.files"] == len(list((tmp / "raw").iterdir()))
+
+
+def test_bad_inputs_are_rejected_with_their_reasons(sample):
+    tmp, truth = sample
+    rejects = table(tmp / "out", "rejects").to_pylist()
+    got = {(r["source"] + (f"#{r['locator']}" if r["locator"] else "")): r["reason"] for r in rejects}
+    assert got == truth.bad_inputs
+    assert all(r["detail"] for r in rejects)
+
+
+def test_encodings_are_recorded(sample):
+    tmp, _ = sample
+    docs = {r["source"]: r["encoding"] for r in table(tmp / "out", "documents").select(["source", "encoding"]).to_pylist()}
+    assert docs["gb18030-novel.txt"] == "gb18030"
+    assert docs["big5-novel.txt"] == "big5"
+    assert docs["utf16-novel.txt"] == "utf-16-le"
+    assert docs["bom-novel.txt"] == "utf-8-sig"
+
+
+def test_verify_passes_on_a_fresh_build(sample):
+    tmp, _ = sample
+    report = verify(str(tmp / "out"))
+    assert report.ok, report.problems
+    assert report.checked_files == len(json.loads((tmp / "out" / "manifest.json").read_text())["files"])
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_verify_catches_a_flipped_byte(sample, tmp_path):
+    tmp, _ = sample
+    out = _copy(tmp / "out", tmp_path / "flip")
+    victim = sorted((out / "documents").glob("*.parquet"))[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    report = verify(str(out))
+    assert not report.ok
+    assert any(victim.name in p and "sha256" in p for p in report.problems)
+    assert main(["verify", str(out)]) == 1
+
+
+def test_verify_catches_a_deleted_row(sample, tmp_path):
+    tmp, _ = sample
+    out = _copy(tmp / "out", tmp_path / "del")
+    victim = max((out / "documents").glob("*.parquet"), key=lambda p: pq.read_metadata(p).num_rows)
+    t = pq.read_table(victim)
+    pq.write_table(t.slice(1), victim, compression="zstd")
+    report = verify(str(out))
+    assert not report.ok
+    assert any("rows, manifest says" in p for p in report.problems)
+    assert any("accounting identity fails" in p for p in report.problems)
+
+
+def test_rebuild_with_other_worker_settings_is_byte_identical(sample, tmp_path):
+    tmp, _ = sample
+    rc = build(tmp / "raw", tmp_path / "again", tmp_path, "--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    assert rc == 0
+    first = {p.relative_to(tmp / "out"): p.read_bytes() for p in (tmp / "out").rglob("*") if p.is_file() and p.name != "run.json"}
+    second = {p.relative_to(tmp_path / "again"): p.read_bytes() for p in (tmp_path / "again").rglob("*") if p.is_file() and p.name != "run.json"}
+    assert sorted(first) == sorted(second)
+    for rel in first:
+        assert first[rel] == second[rel], rel
+
+
+def test_existing_build_is_not_overwritten_without_flag(sample, tmp_path):
+    tmp, _ = sample
+    assert build(tmp / "raw", tmp / "out", tmp_path) == 2
