@@ -22,6 +22,7 @@ demo: setup
 	$(VENV)/bin/longlm sample-corpus $(DEMO_DIR)/raw --docs 60 --seed 7
 	$(VENV)/bin/longlm build --input '$(DEMO_DIR)/raw/*' --output $(DEMO_DIR)/corpus
 	$(VENV)/bin/longlm verify $(DEMO_DIR)/corpus
+	$(VENV)/bin/longlm report $(DEMO_DIR)/corpus
 
 bench: setup
 	$(PY) -m bench

@@ -30,7 +30,8 @@ LOG = logging.getLogger("longlm.build")
 #: process per core. It skips the DirectRunner's attempt to fetch Prism, and unlike the in-process
 #: mode it uses every core.
 DEFAULT_LOCAL_OPTIONS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
-OUTPUT_ENTRIES = ("documents", "rejects", "filtered", "duplicates", "vocab", "examples", mf.MANIFEST_NAME, mf.RUN_INFO_NAME)
+OUTPUT_ENTRIES = ("documents", "rejects", "filtered", "duplicates", "vocab", "examples", "report",
+                  mf.MANIFEST_NAME, mf.RUN_INFO_NAME)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
