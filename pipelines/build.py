@@ -13,9 +13,18 @@ import apache_beam as beam
 from pipelines.config import BuildConfig
 from pipelines.manifest_stage import WriteManifest
 from schemas.tables import DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS
+from transforms.cleaning.stage import CleanDocuments
+from transforms.dedupe.stage import DedupeDocuments
+from transforms.examples.transform import MakeExamples
 from transforms.ingest import IngestFiles, InputFile
+from transforms.segment import SegmentDocuments
 from transforms.shard_writer import WriteTable
+from transforms.splits import AssignSplits
 from transforms.stats import STATS, SumStats
+from transforms.vocab import TrainVocab
+
+#: Files the vocab stage writes outside the table writer; listed in the manifest.
+VOCAB_FILES = ("vocab/spiece.model", "vocab/spiece.vocab")
 
 
 @dataclass
@@ -38,15 +47,37 @@ def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output:
     ingested = p | "ListInputs" >> beam.Create(files) | "Ingest" >> IngestFiles(cfg.ingest)
     out.stats.append(ingested[STATS])
     out.write("WriteRejects", ingested.rejects, REJECTS, o.side_table_shards)
-    docs, after = _corpus_stages(ingested.documents, out)
+    docs = _document_stages(ingested.documents, out)
+    model = _example_stages(docs, out)
     return (
         (tuple(out.files) | "FlattenFiles" >> beam.Flatten(), tuple(out.stats) | "Counters" >> SumStats(), ingested.inputs)
-        | "Manifest" >> WriteManifest(output, cfg.to_dict(), input_patterns, after=after)
+        | "Manifest" >> WriteManifest(output, cfg.to_dict(), input_patterns, extra_files=VOCAB_FILES, after=model)
     )
 
 
-def _corpus_stages(docs, out: _Outputs):
-    """Clean, dedupe, split and write documents; then examples. Returns (docs, a PCollection to wait on)."""
+def _document_stages(docs, out: _Outputs):
+    """Clean + filter, dedupe, assign splits; write filtered/, duplicates/, documents/. Returns the kept docs."""
     cfg, o = out.cfg, out.cfg.output
-    out.write("WriteDocuments", docs, DOCUMENTS, o.documents_shards, row_group_size=o.documents_row_group_size)
-    return docs, docs
+    cleaned = docs | "Clean" >> CleanDocuments(cfg.clean, cfg.filter)
+    out.stats.append(cleaned[STATS])
+    out.write("WriteFiltered", cleaned.filtered, FILTERED, o.side_table_shards)
+    deduped = cleaned.kept | "Dedupe" >> DedupeDocuments(cfg.dedupe, cfg.boilerplate)
+    out.stats.append(deduped.stats)
+    out.write("WriteDuplicates", deduped.duplicates, DUPLICATES, o.side_table_shards)
+    kept = deduped.kept | "Split" >> AssignSplits(cfg.examples.validation_fraction, cfg.seed)
+    out.write("WriteDocuments", kept, DOCUMENTS, o.documents_shards, row_group_size=o.documents_row_group_size)
+    return kept
+
+
+def _example_stages(docs, out: _Outputs):
+    """Segment, train (or reuse) the vocabulary, make examples; write examples/. Returns the model PCollection."""
+    cfg, o = out.cfg, out.cfg.output
+    segmented = docs | "Segment" >> SegmentDocuments(cfg.segment, cfg.examples)
+    out.stats.append(segmented[STATS])
+    model = segmented.segments | "Vocab" >> TrainVocab(cfg.vocab, cfg.seed, out.output)
+    examples = segmented.segments | "Examples" >> MakeExamples(cfg.examples, cfg.seed, model=model)
+    out.stats.append(examples[STATS])
+    for split in ("train", "validation"):
+        out.write(f"WriteExamples{split.title()}", getattr(examples, split), EXAMPLES, o.examples_shards,
+                  subdir=f"examples/{split}", row_group_size=o.examples_row_group_size)
+    return model

@@ -58,13 +58,6 @@ def _stage_classes() -> dict[str, type]:
 
 
 def _optional_stages() -> list[type]:
-    try:  # TEMPORARY while stages land
-        return _later_stages()
-    except ImportError:
-        return []
-
-
-def _later_stages() -> list[type]:
     from transforms.cleaning.config import CleanConfig, FilterConfig
     from transforms.dedupe.config import BoilerplateConfig, DedupeConfig
     from transforms.examples.config import ExamplesConfig

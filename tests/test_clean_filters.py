@@ -1,0 +1,165 @@
+"""Quality filters: each reason fires on the junk it is for and not on prose; generated junk is dropped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from transforms.cleaning.cleaner import CleanResult, Cleaner
+from transforms.cleaning.config import CleanConfig, FilterConfig
+from transforms.cleaning.filters import (
+    DUP_LINE_FRACTION,
+    HAN_RATIO,
+    MEAN_LINE_LENGTH,
+    MIN_LENGTH,
+    REMOVED_RATIO,
+    TOP_NGRAM_REPETITION,
+    dup_line_fraction,
+    han_count,
+    quality_check,
+    top_ngram_fraction,
+)
+
+CFG = FilterConfig()
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(seed))
+
+
+def prose(n_paragraphs: int = 30, seed: int = 1) -> str:
+    """Novel-like text: varied sentences from a few thousand common characters, with punctuation."""
+    rng = _rng(seed)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    paras = []
+    for _ in range(n_paragraphs):
+        sentences = []
+        for _ in range(int(rng.integers(2, 6))):
+            body = "".join(chars[i] for i in rng.integers(0, len(chars), int(rng.integers(8, 30))))
+            sentences.append(body[: len(body) // 2] + "，" + body[len(body) // 2 :] + "。")
+        paras.append("".join(sentences))
+    return "\n".join(paras)
+
+
+def check(text: str, raw: str | None = None, cfg: FilterConfig = CFG):
+    return quality_check(text if raw is None else raw, CleanResult(text=text), cfg)
+
+
+def test_prose_is_kept():
+    assert check(prose()) is None
+
+
+def test_short_document_min_length():
+    v = check("他来了。")
+    assert (v.reason, v.value, v.threshold) == (MIN_LENGTH, 4.0, 100.0)
+
+
+def test_empty_document_min_length():
+    v = check("")
+    assert v.reason == MIN_LENGTH and v.value == 0.0
+
+
+def test_mostly_removed_document():
+    text = prose(5)
+    raw = text + "www.example.com/" * 400
+    v = check(text, raw)
+    assert v.reason == REMOVED_RATIO
+    expected = 1 - len(text.replace("\n", "")) / len(raw.replace("\n", ""))
+    assert v.value == pytest.approx(expected)
+
+
+def test_han_ratio_on_english_or_symbols():
+    text = "\n".join("The quick brown fox jumps over the lazy dog number %d again." % i for i in range(40))
+    v = check(text)
+    assert v.reason == HAN_RATIO
+    assert v.value == pytest.approx(han_count(text) / len(text.replace(" ", "").replace("\n", "")))
+
+
+def test_mean_line_length_too_short_and_too_long():
+    short = "\n".join(prose(1, seed=i)[:5] for i in range(200))
+    assert check(short).reason == MEAN_LINE_LENGTH
+    long = prose(30).replace("\n", "")
+    v = check(long, cfg=FilterConfig(max_mean_line_length=500.0))
+    assert v.reason == MEAN_LINE_LENGTH and v.threshold == 500.0 and v.value == len(long)
+    assert check(long, cfg=FilterConfig(max_mean_line_length=0.0)) is None  # 0 turns the ceiling off
+
+
+def test_dup_line_fraction_measure_and_filter():
+    assert dup_line_fraction(["a", "b", "a", "a"]) == 0.5
+    lines = prose(20).split("\n")
+    text = "\n".join(lines + lines[:10] * 2)
+    v = check(text)
+    assert v.reason == DUP_LINE_FRACTION
+    assert v.value == pytest.approx(20 / 40)
+
+
+def test_top_ngram_fraction_exact():
+    text = "哈哈" * 50 + "他来了"
+    # most frequent 2-gram: 哈哈 (49 overlapping + ... ) counted directly:
+    grams = [text[i : i + 2] for i in range(len(text) - 1)]
+    top = max(grams.count(g) for g in set(grams))
+    assert top_ngram_fraction(text, 2) == pytest.approx(min(1.0, 2 * top / len(text)))
+    assert top_ngram_fraction("一二三四五六七八九十", 4) == pytest.approx(4 / 10)
+
+
+def test_repeated_phrase_without_newlines_top_ngram():
+    text = "\n".join(["好好学习天天向上，" * 60 + "他说。"] + prose(2).split("\n"))
+    v = check(text)
+    assert v.reason == TOP_NGRAM_REPETITION
+    # 2-grams cover 2 x 60 / ~700 characters (under 0.256), 3-grams 3 x 60 / ~700 (over 0.201)
+    assert v.threshold == 0.201
+    assert v.value == pytest.approx(top_ngram_fraction(text, 3)) and v.value > 0.201
+
+
+def test_cleaned_result_of_traditional_drop_is_reported():
+    c = Cleaner(CleanConfig(traditional="drop"))
+    raw = "我們說這個國家的歷史很長，後來他們都來了。" * 10
+    v = quality_check(raw, c.clean(raw), CFG)
+    assert v.reason == "traditional" and v.value > v.threshold
+
+
+# ---- generated junk documents, through the real cleaner ------------------------------------------------
+
+
+def _generated_junk() -> dict[str, str]:
+    rng = _rng(7)
+    body = prose(3, seed=3).split("\n")
+    repeated = "\n".join(["欢迎光临本站，精彩内容天天更新！", "点击这里查看更多内容。"] * 60 + body)
+    ads = "\n".join(
+        [
+            "本书来自www.xxx.com免费txt小说下载站",
+            "手机用户请访问m.xxx.com阅读，更优质的阅读体验。",
+            "最新章节请到笔趣阁www.biquge.com",
+            "天才一秒记住本站地址：www.xxx.com",
+            "求月票！求收藏！求推荐票！",
+            "上一章 | 目录 | 下一章",
+        ]
+        * 4
+    )
+    symbols = "".join(chr(int(c)) for c in rng.integers(0x21, 0x7F, 3000))
+    random_mixed = "\n".join(symbols[i : i + 60] for i in range(0, len(symbols), 60))
+    random_han = "".join(chr(int(c)) for c in rng.integers(0x4E00, 0x9FA5, 6000))  # no line breaks, no punctuation
+    return {"repeated_lines": repeated, "ad_only": ads, "random_ascii": random_mixed, "random_han": random_han}
+
+
+@pytest.mark.parametrize(
+    ("name", "reasons"),
+    [
+        ("repeated_lines", {DUP_LINE_FRACTION}),
+        ("ad_only", {MIN_LENGTH, REMOVED_RATIO}),  # the cleaner removes every ad line
+        ("random_ascii", {HAN_RATIO}),
+        ("random_han", {MEAN_LINE_LENGTH}),  # 6000 characters, no line break
+    ],
+)
+def test_generated_junk_is_filtered(name, reasons):
+    cleaner = Cleaner(CleanConfig())
+    raw = _generated_junk()[name]
+    v = quality_check(raw, cleaner.clean(raw), CFG)
+    assert v is not None and v.reason in reasons, (name, v)
+    assert v.value != v.threshold
+
+
+def test_generated_prose_through_the_cleaner_is_kept():
+    cleaner = Cleaner(CleanConfig())
+    raw = "\u3000\u3000" + prose(40, seed=9).replace("\n", "\n\n\u3000\u3000")
+    assert quality_check(raw, cleaner.clean(raw), CFG) is None

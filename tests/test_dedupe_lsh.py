@@ -1,0 +1,71 @@
+"""LSH banding and bucket verification."""
+
+import numpy as np
+import pytest
+from datasketch import MinHashLSH
+
+from transforms.dedupe.lsh import (
+    Verifier,
+    band_keys,
+    bucket_pairs,
+    containment_jaccard_floor,
+    lsh_params,
+    verified_bucket_edges,
+)
+from transforms.dedupe.minhash import sig_to_bytes
+
+
+@pytest.mark.parametrize("threshold,weights", [(0.8, (0.5, 0.5)), (0.7, (0.3, 0.7)), (0.9, (0.2, 0.8))])
+def test_lsh_params_are_datasketchs_choice(threshold, weights):
+    lsh = MinHashLSH(threshold=threshold, num_perm=128, weights=weights)
+    assert lsh_params(threshold, 128, *weights) == (lsh.b, lsh.r)
+
+
+def test_band_keys_change_only_where_the_signature_changes():
+    sig = np.arange(120, dtype=np.uint32)
+    other = sig.copy()
+    other[25] += 1  # band 2 of 12 rows x 10 bands
+    ka, kb = band_keys(sig, 10, 12), band_keys(other, 10, 12)
+    assert len(ka) == 10 and len(set(ka)) == 10
+    assert [i for i in range(10) if ka[i] != kb[i]] == [2]
+    assert band_keys(sig, 10, 12, b"c") != ka  # namespaces never share buckets
+
+
+def test_bucket_pairs_all_pairs_or_star_when_large():
+    members = [(f"d{i}",) for i in range(5)]
+    assert len(list(bucket_pairs(members, 10))) == 10
+    star = list(bucket_pairs(members, 3))
+    assert star == [(members[0], m) for m in members[1:]]
+
+
+def _sig(values):
+    return sig_to_bytes(np.asarray(values, dtype=np.uint32))
+
+
+def test_verified_bucket_edges_keep_pairs_at_or_above_threshold():
+    base = np.arange(100, dtype=np.uint32)
+    close = base.copy()
+    close[:15] += 1000  # 85 of 100 slots equal
+    far = base.copy()
+    far[:30] += 2000  # 70 equal with base and with close
+    members = [("b", _sig(close), 10), ("a", _sig(base), 10), ("c", _sig(far), 10), ("a", _sig(base), 10)]
+    edges, checked = verified_bucket_edges(members, Verifier(threshold=0.8), max_bucket_size=100)
+    assert checked == 3  # duplicates of one doc_id in a bucket count once
+    assert edges == [("a", "b")]
+
+
+def test_containment_verifier_accepts_a_short_edition_inside_a_long_one():
+    # |S| = 100 inside |L| = 400 -> Jaccard 0.25, containment 1.0
+    v = Verifier(threshold=0.8, containment=True, containment_threshold=0.8)
+    j, c = v.estimate(np.zeros(4, np.uint32), np.array([0, 1, 1, 1], np.uint32), 100, 400)
+    assert j == 0.25 and c == pytest.approx(1.0)
+    assert v.passes(j, c)
+    assert not Verifier(threshold=0.8).passes(j, c)
+    assert v.passes_exact(np.arange(100, dtype=np.uint32), np.arange(400, dtype=np.uint32))
+    assert not v.passes_exact(np.arange(100, dtype=np.uint32), np.arange(50, 450, dtype=np.uint32))
+
+
+def test_containment_floor_is_the_jaccard_of_the_extreme_case():
+    small, large = 200, 1000  # ratio 0.2, 80% of the small set inside the large one
+    inter = 160
+    assert containment_jaccard_floor(0.8, 0.2) == pytest.approx(inter / (small + large - inter))

@@ -1,0 +1,58 @@
+"""Character classes shared by the cleaning rules, as regex fragments (for the `regex` module).
+
+Only constants live here: immutable strings and compiled patterns that hold no state.
+"""
+
+from __future__ import annotations
+
+import regex
+
+#: Horizontal whitespace (not newlines): ASCII space, tab, NBSP, the Unicode spaces and U+3000.
+SPACE = r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
+#: Chinese punctuation that closes a clause or a quotation.
+CJK_CLOSE = "」』”’）》〉】〕…—"
+#: Chinese punctuation that opens a quotation or a bracket.
+CJK_OPEN = "「『“‘（《〈【〔"
+#: Full-width sentence and clause punctuation.
+CJK_STOPS = "，。、；：？！"
+#: A character that makes its neighbourhood "Chinese": Han, CJK symbols and punctuation block,
+#: full-width punctuation, curly quotes, ellipsis and dash.
+CJK = r"[\p{Han}\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2018\u2019\u201c\u201d\u2026\u2014\u00b7]"
+#: Characters after which a line is unfinished (a hard wrap, not a paragraph end): Han, comma,
+#: enumeration comma and any opening bracket or quote.
+CONTINUATION = regex.compile(r"[\p{Han}，、" + CJK_OPEN + r"]")
+#: Sentence-final punctuation: a line ending in one of these may end a paragraph.
+SENTENCE_END = "。！？!?…」』”’）》〉】"
+
+def _codec_chars(codec: str, leads: range, trails: list[int]) -> frozenset[str]:
+    chars = set()
+    for lead in leads:
+        for trail in trails:
+            try:
+                chars.add(bytes((lead, trail)).decode(codec))
+            except UnicodeDecodeError:
+                pass
+    return frozenset(chars)
+
+
+#: The common Han characters of both scripts, as the national standards rank them: GB2312 level 1
+#: (3755, simplified) and Big5 level 1 (5401, traditional), derived from the codecs (no word list
+#: ships). Real Chinese prose draws ~95% of its Han characters from here, random CJK text ~35%.
+#: An immutable constant built once at import.
+COMMON_HAN: frozenset[str] = _codec_chars("gb2312", range(0xB0, 0xD8), list(range(0xA1, 0xFF))) | _codec_chars(
+    "big5", range(0xA4, 0xC7), list(range(0x40, 0x7F)) + list(range(0xA1, 0xFF))
+)
+
+_HAN = regex.compile(r"\p{Han}")
+_NON_HAN = regex.compile(r"[^\p{Han}]+")
+_WHITESPACE = regex.compile(r"\s+")
+
+
+def han_count(text: str) -> int:
+    """Number of Han (Chinese) characters in `text` (Unicode script Han, all planes)."""
+    return len(_NON_HAN.sub("", text))
+
+
+def nonspace_count(text: str) -> int:
+    """Number of characters of `text` that are not whitespace."""
+    return len(text) - sum(len(m) for m in _WHITESPACE.findall(text))

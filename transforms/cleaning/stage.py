@@ -1,0 +1,91 @@
+"""The cleaning stage as a Beam PTransform: clean every document, filter, count.
+
+    result = docs | CleanDocuments(cfg.clean, cfg.filter)
+    result.kept        # document dicts, text cleaned, char_length and han_chars set
+    result.filtered    # FILTERED rows (doc_id, source, title, reason, value, threshold, char_length, raw_char_length)
+    result[STATS]      # (counter name, n): clean.docs_in, clean.hits.<rule>, clean.chars_removed.<rule>,
+                       # filter.filtered.<reason>, filter.kept
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import apache_beam as beam
+
+from schemas.tables import FILTERED
+from transforms.cleaning.chars import han_count
+from transforms.cleaning.cleaner import Cleaner
+from transforms.cleaning.config import CleanConfig, FilterConfig
+from transforms.cleaning.filters import FilterVerdict, quality_check
+from transforms.stats import STATS, stat
+
+#: Tag of the filtered-documents output.
+FILTERED_TAG = "filtered"
+
+
+def filtered_row(doc: dict[str, Any], verdict: FilterVerdict, cleaned_text: str) -> dict[str, Any]:
+    """The FILTERED table row for `doc` (exactly the FILTERED columns)."""
+    raw = doc.get("text") or ""
+    raw_len = doc.get("raw_char_length")
+    row = {
+        "doc_id": doc["doc_id"],
+        "source": doc.get("source"),
+        "title": doc.get("title"),
+        "reason": verdict.reason,
+        "value": float(verdict.value),
+        "threshold": float(verdict.threshold),
+        "char_length": len(cleaned_text),
+        "raw_char_length": int(raw_len) if raw_len is not None else len(raw),
+    }
+    assert list(row) == FILTERED.schema.names
+    return row
+
+
+class CleanAndFilterFn(beam.DoFn):
+    """Clean one document, run the quality filters, emit it on the main or the "filtered" output."""
+
+    def __init__(self, clean_cfg: CleanConfig, filter_cfg: FilterConfig):
+        self._clean_cfg = clean_cfg
+        self._filter_cfg = filter_cfg
+        self._cleaner: Cleaner | None = None
+
+    def setup(self) -> None:
+        self._cleaner = Cleaner(self._clean_cfg)
+
+    def process(self, doc: dict[str, Any]) -> Iterator[Any]:
+        assert self._cleaner is not None, "setup() was not called"
+        raw = doc.get("text") or ""
+        result = self._cleaner.clean(raw)
+        yield stat("clean.docs_in")
+        for rule in self._cleaner.rule_names:
+            if rule in result.hits:
+                yield stat(f"clean.hits.{rule}", result.hits[rule])
+                yield stat(f"clean.chars_removed.{rule}", result.removed[rule])
+        verdict = quality_check(raw, result, self._filter_cfg)
+        if verdict is not None:
+            yield stat(f"filter.filtered.{verdict.reason}")
+            yield beam.pvalue.TaggedOutput(FILTERED_TAG, filtered_row(doc, verdict, result.text))
+            return
+        yield stat("filter.kept")
+        out = dict(doc)
+        out["text"] = result.text
+        out["char_length"] = len(result.text)
+        out["han_chars"] = han_count(result.text)
+        yield out
+
+
+class CleanDocuments(beam.PTransform):
+    """Documents -> DoOutputsTuple with `kept` (cleaned documents), `filtered` (FILTERED rows) and STATS."""
+
+    def __init__(self, clean_cfg: CleanConfig, filter_cfg: FilterConfig, label: str | None = None):
+        super().__init__(label)
+        clean_cfg.validate()
+        filter_cfg.validate()
+        self._clean_cfg = clean_cfg
+        self._filter_cfg = filter_cfg
+
+    def expand(self, docs):
+        return docs | "CleanAndFilter" >> beam.ParDo(CleanAndFilterFn(self._clean_cfg, self._filter_cfg)).with_outputs(
+            FILTERED_TAG, STATS, main="kept"
+        )

@@ -1,0 +1,163 @@
+"""Cross-document boilerplate lines: a normalized line found in at least K distinct documents.
+
+Site boilerplate (ads, "本章完", "手机阅读请访问…", navigation text) repeats verbatim across unrelated
+books; story text does not. The stage runs on documents that are already deduplicated (otherwise
+every line of a re-uploaded novel would look "frequent"). A line is *eligible* — counted and
+possibly removed — unless it is a chapter heading (``transforms.cleaning.headings``), has fewer
+than ``min_line_chars`` letters/digits/Han characters, is longer than ``max_line_chars`` (a story
+paragraph found in several books is a quotation, not site furniture), or (``protect_dialogue``) is
+a single quoted utterance. Each eligible line counts once per document; lines whose count reaches
+``min_docs`` are removed from every document and the removals are counted per document.
+
+Patterns travel to the removal step as a side input of 8-byte line keys (only the frequent lines,
+never the documents).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from typing import Callable
+
+import apache_beam as beam
+import regex
+
+from transforms.dedupe.keytext import han_count, nfkc
+from transforms.stats import STATS, stat
+
+_SPACE_RUN = regex.compile(r"\s+")
+_OPEN_QUOTES = "“「『\"'‘《"
+_CLOSE_QUOTES = "”」』\"'’》"
+
+HeadingTest = Callable[[str], bool]
+
+
+def normalize_line(line: str) -> str:
+    """NFKC, whitespace runs collapsed to one space, trimmed."""
+    return _SPACE_RUN.sub(" ", nfkc(line)).strip()
+
+
+def line_key(normalized: str) -> bytes:
+    """8-byte blake2b key of a normalized line."""
+    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=8).digest()
+
+
+def is_dialogue(normalized: str) -> bool:
+    """True for a line that is one quoted utterance: opens and closes with quote marks."""
+    return len(normalized) >= 2 and normalized[0] in _OPEN_QUOTES and normalized[-1] in _CLOSE_QUOTES
+
+
+@functools.lru_cache(maxsize=8)
+def _enough_key_chars(n: int):
+    """Pattern matching a line's start through its n-th letter/digit/Han character."""
+    return regex.compile(r"(?:[^\p{L}\p{N}]*[\p{L}\p{N}]){%d}" % n)
+
+
+def _key(raw: str, norm: str, cfg, is_heading: HeadingTest) -> bytes | None:
+    norm = _SPACE_RUN.sub(" ", norm).strip()
+    if not norm or len(norm) > cfg.max_line_chars:
+        return None
+    if not _enough_key_chars(cfg.min_line_chars).match(norm):
+        return None
+    if cfg.protect_dialogue and is_dialogue(norm):
+        return None
+    if is_heading(raw.strip()):
+        return None
+    return line_key(norm)
+
+
+def eligible_key(line: str, cfg, is_heading: HeadingTest) -> bytes | None:
+    """The line's key when it may be boilerplate (see module doc), else None."""
+    return _key(line, nfkc(line), cfg, is_heading)
+
+
+def line_keys(text: str, cfg, is_heading: HeadingTest) -> list[bytes | None]:
+    """:func:`eligible_key` of every line of `text` ("\n"-separated), normalizing the text once."""
+    raw = text.split("\n")
+    norm = nfkc(text).split("\n")
+    if len(norm) != len(raw):  # NFKC never makes or removes "\n"; kept as a guard
+        norm = [nfkc(line) for line in raw]
+    return [_key(r, n, cfg, is_heading) for r, n in zip(raw, norm)]
+
+
+def doc_line_keys(text: str, cfg, is_heading: HeadingTest) -> set[bytes]:
+    """Distinct eligible line keys of a document (each counts once per document)."""
+    return {k for k in line_keys(text, cfg, is_heading) if k is not None}
+
+
+def remove_lines(text: str, patterns, cfg, is_heading: HeadingTest) -> tuple[str, int]:
+    """(`text` without its eligible lines whose key is in `patterns`, number of lines removed)."""
+    kept, removed = [], 0
+    for line, key in zip(text.split("\n"), line_keys(text, cfg, is_heading)):
+        if key is not None and key in patterns:
+            removed += 1
+        else:
+            kept.append(line)
+    return ("\n".join(kept), removed) if removed else (text, 0)
+
+
+def _load_heading_test() -> HeadingTest:
+    from transforms.cleaning.headings import is_chapter_heading
+
+    return is_chapter_heading
+
+
+class _LineKeys(beam.DoFn):
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def setup(self):
+        self.is_heading = _load_heading_test()
+
+    def process(self, doc):
+        for key in sorted(doc_line_keys(doc["text"], self.cfg, self.is_heading)):
+            yield (key, 1)
+
+
+class _RemoveLines(beam.DoFn):
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def setup(self):
+        self.is_heading = _load_heading_test()
+
+    def process(self, doc, patterns):
+        text, removed = remove_lines(doc["text"], patterns, self.cfg, self.is_heading)
+        out = dict(doc, boilerplate_lines_removed=removed)
+        if removed:
+            out.update(text=text, char_length=len(text), han_chars=han_count(text))
+            yield stat("boilerplate.lines_removed", removed)
+            yield stat("boilerplate.docs_changed")
+        yield out
+
+
+class RemoveBoilerplate(beam.PTransform):
+    """PCollection[document dict] -> (documents with boilerplate_lines_removed set, stats)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, docs):
+        if not self.cfg.enabled:
+            off = docs | "BoilerplateOff" >> beam.Map(lambda d: dict(d, boilerplate_lines_removed=0))
+            return off, off.pipeline | "NoBoilerplateStats" >> beam.Create([])
+        k = self.cfg.min_docs
+        patterns = (
+            docs
+            | "LineKeys" >> beam.ParDo(_LineKeys(self.cfg))
+            | "DocsPerLine" >> beam.CombinePerKey(sum)
+            | "Frequent" >> beam.Filter(lambda kv: kv[1] >= k)
+            | "PatternKeys" >> beam.Map(lambda kv: (kv[0], None))
+        )
+        pattern_stats = patterns | "CountPatterns" >> beam.ParDo(_PatternStatDoFn()).with_outputs(STATS, main="none")
+        cleaned = docs | "RemoveLines" >> beam.ParDo(
+            _RemoveLines(self.cfg), patterns=beam.pvalue.AsDict(patterns)
+        ).with_outputs(STATS, main="docs")
+        stats = (cleaned[STATS], pattern_stats[STATS]) | "FlattenBoilerplateStats" >> beam.Flatten()
+        return cleaned.docs, stats
+
+
+class _PatternStatDoFn(beam.DoFn):
+    def process(self, element):
+        yield stat("boilerplate.patterns")

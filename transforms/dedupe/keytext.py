@@ -1,0 +1,62 @@
+"""The texts a document is compared by: the exact-duplicate hash and the near-duplicate key text.
+
+* :func:`exact_hash` — blake2b-128 of the text after NFKC, per-line whitespace trimming/collapsing and
+  dropping blank lines. Two documents with equal hashes are exact duplicates.
+* :func:`key_text` — what MinHash shingles: NFKC, traditional -> simplified Chinese (OpenCC ``t2s``),
+  lower case, then only letters, digits and Han characters (no punctuation, no whitespace), so that
+  re-punctuation, re-wrapping and traditional/simplified editions of a novel still look alike.
+* :func:`han_count` — Han characters of a text (regex ``\\p{Han}``).
+
+The OpenCC converter is a heavy object: build it with :func:`make_converter` once (a DoFn's
+``setup``) and pass it in; nothing here builds one at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+
+import regex
+
+#: Anything that is not a letter or a digit (Han characters are letters, category Lo).
+_NON_KEY = regex.compile(r"[^\p{L}\p{N}]+")
+_HAN_RUN = regex.compile(r"\p{Han}+")
+_SPACE_RUN = regex.compile(r"\s+")
+
+
+def make_converter():
+    """A fresh OpenCC traditional -> simplified converter (``t2s``)."""
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def nfkc(text: str) -> str:
+    """`text` in Unicode NFKC (returned unchanged, without a copy, when it already is)."""
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    return unicodedata.normalize("NFKC", text)
+
+
+def exact_text(text: str) -> str:
+    """The text exact duplicates are compared on: NFKC; each line trimmed with inner whitespace runs
+    collapsed to one space; blank lines dropped; lines joined with "\\n"."""
+    lines = (_SPACE_RUN.sub(" ", line).strip() for line in nfkc(text).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def exact_hash(text: str) -> str:
+    """blake2b-128 hex digest of :func:`exact_text`. Equal hashes = exact duplicates."""
+    return hashlib.blake2b(exact_text(text).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def key_text(text: str, converter) -> str:
+    """The near-duplicate key text: NFKC, simplified (OpenCC `converter`), lower case, then letters,
+    digits and Han characters only. `converter` is what :func:`make_converter` returns."""
+    simplified = converter.convert(nfkc(text))
+    return _NON_KEY.sub("", simplified.lower())
+
+
+def han_count(text: str) -> int:
+    """Number of Han characters (``\\p{Han}``) in `text`."""
+    return sum(len(run) for run in _HAN_RUN.findall(text))

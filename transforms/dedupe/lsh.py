@@ -1,0 +1,248 @@
+"""Locality-sensitive hashing of MinHash signatures: band keys, buckets, verified candidate edges.
+
+A signature is cut into ``bands`` x ``rows`` (chosen by datasketch's ``_optimal_param`` from the
+threshold and the false-positive/negative weights). Documents sharing any band key land in the same
+bucket; every pair in a bucket is a candidate, verified by the signature-estimated Jaccard (or, in
+containment mode, the estimated containment of the smaller set in the larger). The same pair found
+in several buckets verifies identically, so edges are deduplicated afterwards.
+
+Buckets larger than ``max_bucket_size`` verify each member against the bucket's smallest doc_id
+only (a star, linear instead of quadratic) and are counted in ``dedupe.large_buckets``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import apache_beam as beam
+import numpy as np
+
+from transforms.dedupe.minhash import (
+    estimated_containment,
+    estimated_jaccard,
+    exact_jaccard,
+    sig_from_bytes,
+)
+from transforms.stats import STATS, stat
+
+JACCARD_NS = b"j"
+CONTAINMENT_NS = b"c"
+
+
+def lsh_params(threshold: float, num_perm: int, fp_weight: float, fn_weight: float) -> tuple[int, int]:
+    """(bands, rows) minimising the weighted false positive/negative probability (datasketch's choice)."""
+    from datasketch.lsh import _optimal_param
+
+    bands, rows = _optimal_param(threshold, num_perm, fp_weight, fn_weight)
+    return int(bands), int(rows)
+
+
+def containment_jaccard_floor(containment: float, min_ratio: float) -> float:
+    """Smallest Jaccard of two sets where the smaller (|S| = min_ratio |L|) has `containment` of it in L."""
+    inter = containment * min_ratio
+    return inter / (1.0 + min_ratio - inter)
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int, namespace: bytes = JACCARD_NS) -> list[bytes]:
+    """One bucket key per band: namespace + band index + blake2b-64 of the band's values."""
+    data = np.asarray(sig, dtype="<u4")
+    keys = []
+    for i in range(bands):
+        digest = hashlib.blake2b(data[i * rows : (i + 1) * rows].tobytes(), digest_size=8).digest()
+        keys.append(namespace + struct.pack(">H", i) + digest)
+    return keys
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """The pair test: estimated Jaccard >= threshold, or (containment mode) estimated containment of
+    the smaller set >= containment_threshold. `slack` lowers both bars (pairs that an exact check
+    confirms later)."""
+
+    threshold: float
+    containment: bool = False
+    containment_threshold: float = 1.0
+    slack: float = 0.0
+
+    def estimate(self, sig_a, sig_b, size_a: int, size_b: int) -> tuple[float, float]:
+        """(estimated Jaccard, estimated containment of the smaller set or 0.0 when not in that mode)."""
+        j = estimated_jaccard(sig_a, sig_b)
+        if not self.containment:
+            return j, 0.0
+        small, large = sorted((size_a, size_b))
+        return j, estimated_containment(j, small, large)
+
+    def passes(self, jaccard: float, containment: float) -> bool:
+        """Does a pair with these similarities pass (with slack)?"""
+        if jaccard >= self.threshold - self.slack:
+            return True
+        return self.containment and containment >= self.containment_threshold - self.slack
+
+    def passes_exact(self, set_a: np.ndarray, set_b: np.ndarray) -> bool:
+        """The same test on exact shingle sets (sorted unique hash arrays), with no slack."""
+        j = exact_jaccard(set_a, set_b)
+        if j >= self.threshold:
+            return True
+        if not self.containment:
+            return False
+        small = min(set_a.size, set_b.size)
+        inter = np.intersect1d(set_a, set_b, assume_unique=True).size
+        return small > 0 and inter / small >= self.containment_threshold
+
+
+def bucket_pairs(members: list[tuple], max_bucket_size: int) -> Iterator[tuple[tuple, tuple]]:
+    """Candidate pairs of a bucket's members (sorted by doc_id, first element): all pairs, or a star
+    around the first member when there are more than `max_bucket_size`."""
+    if len(members) > max_bucket_size:
+        for other in members[1:]:
+            yield members[0], other
+        return
+    for i, a in enumerate(members):
+        for b in members[i + 1 :]:
+            yield a, b
+
+
+def verified_bucket_edges(
+    members: Iterable[tuple[str, bytes, int]], verifier: Verifier, max_bucket_size: int
+) -> tuple[list[tuple[str, str]], int]:
+    """Verified edges (a, b) with a < b among (doc_id, signature bytes, set size) bucket members,
+    and the number of pairs checked."""
+    uniq = sorted({m[0]: m for m in members}.values())
+    edges, checked = [], 0
+    for (id_a, sig_a, size_a), (id_b, sig_b, size_b) in bucket_pairs(uniq, max_bucket_size):
+        checked += 1
+        j, c = verifier.estimate(sig_from_bytes(sig_a), sig_from_bytes(sig_b), size_a, size_b)
+        if verifier.passes(j, c):
+            edges.append((id_a, id_b))
+    return edges, checked
+
+
+class _BandKeys(beam.DoFn):
+    """(doc_id, signature bytes, set size) -> (band key, same) for each Jaccard (and containment) band."""
+
+    def __init__(self, bands: int, rows: int, c_bands: int, c_rows: int):
+        self.bands, self.rows, self.c_bands, self.c_rows = bands, rows, c_bands, c_rows
+
+    def process(self, rep):
+        sig = sig_from_bytes(rep[1])
+        keys = band_keys(sig, self.bands, self.rows, JACCARD_NS)
+        if self.c_bands:
+            keys += band_keys(sig, self.c_bands, self.c_rows, CONTAINMENT_NS)
+        for key in keys:
+            yield (key, rep)
+
+
+class _VerifyBucket(beam.DoFn):
+    def __init__(self, verifier: Verifier, max_bucket_size: int):
+        self.verifier = verifier
+        self.max_bucket_size = max_bucket_size
+
+    def process(self, element):
+        _, members = element
+        members = list(members)
+        if len(members) < 2:
+            return
+        if len(members) > self.max_bucket_size:
+            yield stat("dedupe.large_buckets")
+        edges, checked = verified_bucket_edges(members, self.verifier, self.max_bucket_size)
+        yield stat("dedupe.lsh_pair_checks", checked)
+        yield from edges
+
+
+class _ExactCheck(beam.DoFn):
+    """Second half of the exact-Jaccard join: (b, {"set": [set_b], "edge": [(a, set_a)]}) -> edges."""
+
+    def __init__(self, verifier: Verifier):
+        self.verifier = verifier
+
+    def process(self, element):
+        b, grouped = element
+        sets = list(grouped["set"])
+        if not sets:  # cannot happen: every signed document emits its set; counted, not hidden
+            yield stat("dedupe.exact_check_missing_set", len(list(grouped["edge"])))
+            return
+        set_b = np.frombuffer(sets[0], dtype="<u4")
+        for a, set_a in sorted(grouped["edge"]):
+            if self.verifier.passes_exact(np.frombuffer(set_a, dtype="<u4"), set_b):
+                yield (a, b)
+            else:
+                yield stat("dedupe.exact_check_rejected")
+
+
+def _attach_first_set(element):
+    a, grouped = element
+    sets = list(grouped["set"])
+    if not sets:  # cannot happen (see _ExactCheck); counted, not hidden
+        yield stat("dedupe.exact_check_missing_set", len(list(grouped["edge"])))
+        return
+    for b in sorted(grouped["edge"]):
+        yield (b, (a, sets[0]))
+
+
+def _count(name: str):
+    def emit(element):
+        yield element
+        yield stat(name)
+
+    return emit
+
+
+class CandidateEdges(beam.PTransform):
+    """PCollection[(doc_id, signature bytes, set size)] -> (edges (a, b) a < b, distinct; stats).
+
+    `sets` (PCollection[(doc_id, sorted unique shingle hashes as bytes)]) is needed only when
+    `cfg.verify_exact_jaccard` is on.
+    """
+
+    def __init__(self, cfg, sets=None):
+        super().__init__()
+        self.cfg = cfg
+        self.sets = sets
+        self.bands, self.rows = lsh_params(
+            cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight
+        )
+        self.c_bands = self.c_rows = 0
+        if cfg.containment:
+            floor = containment_jaccard_floor(cfg.containment_threshold, cfg.containment_min_ratio)
+            self.c_bands, self.c_rows = lsh_params(
+                floor, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight
+            )
+        self.verifier = Verifier(
+            threshold=cfg.threshold,
+            containment=cfg.containment,
+            containment_threshold=cfg.containment_threshold,
+            slack=cfg.exact_verify_slack if cfg.verify_exact_jaccard else 0.0,
+        )
+
+    def expand(self, reps):
+        checked = (
+            reps
+            | "BandKeys" >> beam.ParDo(_BandKeys(self.bands, self.rows, self.c_bands, self.c_rows))
+            | "Buckets" >> beam.GroupByKey()
+            | "VerifyBuckets" >> beam.ParDo(_VerifyBucket(self.verifier, self.cfg.max_bucket_size)).with_outputs(
+                STATS, main="edges"
+            )
+        )
+        edges = checked.edges | "DistinctEdges" >> beam.Distinct()
+        stats = [checked[STATS]]
+        if self.cfg.verify_exact_jaccard:
+            exact, missing = self._exact_check(edges)
+            edges, stats = exact.edges, stats + [exact[STATS], missing]
+        counted = edges | "CountEdges" >> beam.FlatMap(_count("dedupe.near_edges")).with_outputs(STATS, main="edges")
+        stats.append(counted[STATS])
+        return counted.edges, stats | "FlattenLshStats" >> beam.Flatten()
+
+    def _exact_check(self, edges):
+        first = (
+            {"set": self.sets, "edge": edges}  # an edge (a, b) is already keyed by a
+            | "JoinSetA" >> beam.CoGroupByKey()
+            | "AttachSetA" >> beam.FlatMap(_attach_first_set).with_outputs(STATS, main="edges")
+        )
+        return (
+            {"set": self.sets, "edge": first.edges}
+            | "JoinSetB" >> beam.CoGroupByKey()
+            | "ExactCheck" >> beam.ParDo(_ExactCheck(self.verifier)).with_outputs(STATS, main="edges")
+        ), first[STATS]

@@ -1,0 +1,233 @@
+"""The dedupe stage as one Beam transform: exact + near-duplicate clusters, keep rule, boilerplate.
+
+Graph (no step gathers all documents or all signatures on one worker):
+
+1. Summarize each document: exact hash, key text -> shingles -> MinHash signature (numpy), Han count.
+2. Group summaries by doc_id (copies of one text collapse), then by exact hash: exact edges to
+   the group's smallest doc_id, one representative per group goes on (:mod:`.exact`).
+3. LSH: band keys -> GroupByKey -> verified candidate edges (:mod:`.lsh`).
+4. Connected components over exact + near edges, distributed (:mod:`.components`).
+5. Group member summaries by cluster; keep rule: most Han characters, ties -> smallest doc_id.
+6. Join the decisions back to the documents by doc_id: kept documents (cluster_id, cluster_size) and
+   duplicates rows (kind, cluster_id, kept_doc_id, estimated similarity with the kept document).
+7. Cross-document boilerplate lines on the kept documents (:mod:`.boilerplate`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import apache_beam as beam
+
+from schemas.tables import DUPLICATES
+from transforms.dedupe.boilerplate import RemoveBoilerplate
+from transforms.dedupe.components import ConnectedComponents
+from transforms.dedupe.config import BoilerplateConfig, DedupeConfig
+from transforms.dedupe.exact import ExactDuplicates
+from transforms.dedupe.keytext import exact_hash, han_count, key_text, make_converter, nfkc
+from transforms.dedupe.lsh import CandidateEdges
+from transforms.dedupe.minhash import (
+    estimated_jaccard,
+    permutations,
+    shingle_hashes,
+    sig_from_bytes,
+    sig_to_bytes,
+    signature,
+    unique_hashes,
+)
+from transforms.stats import STATS, stat
+
+SETS = "sets"
+
+
+class DedupeResult(NamedTuple):
+    """What :class:`DedupeDocuments` returns."""
+
+    kept: beam.PCollection  # document dicts, cluster fields and boilerplate_lines_removed set
+    duplicates: beam.PCollection  # DUPLICATES rows
+    stats: beam.PCollection  # (counter name, int)
+
+
+class _Summarize(beam.DoFn):
+    """document -> (doc_id, summary); shingle sets on SETS when exact Jaccard checks are on.
+
+    summary: doc_id, exact (hash), han (keep-rule Han count), sig (signature bytes, None without
+    key text or with near dedupe off), size (shingle count; distinct when containment or exact
+    checks need it), copies (1).
+    """
+
+    def __init__(self, cfg: DedupeConfig):
+        self.cfg = cfg
+
+    def setup(self):
+        self.converter = make_converter()
+        self.perms = permutations(self.cfg.num_perm, self.cfg.minhash_seed)
+
+    def process(self, doc):
+        cfg, text = self.cfg, doc["text"]
+        han = doc.get("han_chars")
+        normalized = nfkc(text)  # once: exact_hash and key_text skip NFKC on normalized text
+        summary = {
+            "doc_id": doc["doc_id"],
+            "exact": exact_hash(normalized),
+            "han": han_count(text) if han is None else int(han),
+            "sig": None,
+            "size": 0,
+            "copies": 1,
+        }
+        if cfg.near:
+            hashes = shingle_hashes(key_text(normalized, self.converter), cfg.ngram)
+            if hashes.size == 0:
+                yield stat("dedupe.near_skipped_empty")
+            else:
+                summary["sig"] = sig_to_bytes(signature(hashes, self.perms))
+                summary["size"] = int(hashes.size)
+                if cfg.containment or cfg.verify_exact_jaccard:
+                    uniq = unique_hashes(hashes)
+                    summary["size"] = int(uniq.size)
+                    if cfg.verify_exact_jaccard:
+                        yield beam.pvalue.TaggedOutput(SETS, (doc["doc_id"], uniq.astype("<u4").tobytes()))
+        yield stat("dedupe.input_docs")
+        yield (summary["doc_id"], summary)
+
+
+def keep_order(member: dict) -> tuple:
+    """Sort key of the keep rule: most Han characters first, then smallest doc_id."""
+    return (-member["han"], member["doc_id"])
+
+
+def decide_cluster(cluster_id: str, members: list[dict]) -> list[tuple[str, dict]]:
+    """(doc_id, decision) for every member of one cluster. The kept member's decision has kind None;
+    others: kind "exact" when their exact hash equals the kept one's (similarity 1.0), else "near"
+    with the signature-estimated Jaccard against the kept document."""
+    members = sorted(members, key=keep_order)
+    kept = members[0]
+    size = sum(m["copies"] for m in members)
+    out = []
+    for m in members:
+        decision = {"cluster_id": cluster_id, "cluster_size": size, "kept_doc_id": kept["doc_id"]}
+        if m is kept:
+            decision.update(kind=None, similarity=None)
+        elif m["exact"] == kept["exact"]:
+            decision.update(kind="exact", similarity=1.0)
+        else:
+            sim = None
+            if m["sig"] is not None and kept["sig"] is not None:
+                sim = estimated_jaccard(sig_from_bytes(m["sig"]), sig_from_bytes(kept["sig"]))
+            decision.update(kind="near", similarity=sim)
+        out.append((m["doc_id"], decision))
+    return out
+
+
+def _cluster_of(element):
+    doc_id, grouped = element
+    roots = list(grouped["root"])
+    for member in grouped["member"]:
+        yield (roots[0] if roots else doc_id, member)
+
+
+class _Decide(beam.DoFn):
+    def process(self, element):
+        cluster_id, members = element
+        members = list(members)
+        if sum(m["copies"] for m in members) > 1:
+            yield stat("dedupe.clusters")
+        yield from decide_cluster(cluster_id, members)
+
+
+def duplicate_row(doc: dict, decision: dict, kind: str, similarity) -> dict:
+    """A DUPLICATES row for removed document `doc`."""
+    row = {
+        "doc_id": doc["doc_id"],
+        "source": doc.get("source"),
+        "title": doc.get("title"),
+        "kind": kind,
+        "cluster_id": decision["cluster_id"],
+        "kept_doc_id": decision["kept_doc_id"],
+        "similarity": similarity,
+        "char_length": doc.get("char_length"),
+    }
+    assert set(row) == set(DUPLICATES.schema.names)
+    return row
+
+
+def _copy_order(doc: dict) -> tuple:
+    return (doc.get("source") or "", doc.get("locator") or "", doc.get("title") or "")
+
+
+class _Apply(beam.DoFn):
+    """(doc_id, {"doc": documents, "decision": [decision]}) -> kept documents, DUPLICATES rows, stats."""
+
+    def process(self, element):
+        doc_id, grouped = element
+        decisions = list(grouped["decision"])
+        docs = sorted(grouped["doc"], key=_copy_order)
+        if not docs:
+            return
+        if len(decisions) != 1:
+            raise RuntimeError(f"dedupe: {len(decisions)} decisions for document {doc_id}")
+        decision = decisions[0]
+        first, copies = docs[0], docs[1:]
+        if decision["kind"] is None:
+            yield dict(first, cluster_id=decision["cluster_id"], cluster_size=decision["cluster_size"])
+            yield stat("dedupe.kept")
+        else:
+            yield self._removed(first, decision, decision["kind"], decision["similarity"])
+            yield stat(f"dedupe.{decision['kind']}_removed")
+        for copy in copies:
+            yield self._removed(copy, decision, "exact", 1.0)
+            yield stat("dedupe.exact_removed")
+
+    @staticmethod
+    def _removed(doc, decision, kind, similarity):
+        return beam.pvalue.TaggedOutput("duplicates", duplicate_row(doc, decision, kind, similarity))
+
+
+class DedupeDocuments(beam.PTransform):
+    """PCollection[cleaned document dict] -> DedupeResult(kept, duplicates, stats).
+
+    Stats: dedupe.input_docs, dedupe.kept, dedupe.exact_removed, dedupe.near_removed,
+    dedupe.clusters (clusters of 2+ documents), dedupe.exact_groups, dedupe.near_edges,
+    dedupe.lsh_pair_checks, dedupe.large_buckets, dedupe.near_skipped_empty, dedupe.cc_nodes,
+    boilerplate.patterns, boilerplate.lines_removed, boilerplate.docs_changed.
+    """
+
+    def __init__(self, dedupe_cfg: DedupeConfig | None = None, boilerplate_cfg: BoilerplateConfig | None = None):
+        super().__init__()
+        self.cfg = dedupe_cfg or DedupeConfig()
+        self.bcfg = boilerplate_cfg or BoilerplateConfig()
+
+    def expand(self, docs):
+        cfg = self.cfg
+        summarized = docs | "Summarize" >> beam.ParDo(_Summarize(cfg)).with_outputs(SETS, STATS, main="summaries")
+        members, reps, exact_edges, exact_stats = summarized.summaries | "Exact" >> ExactDuplicates(cfg.exact)
+        stats = [summarized[STATS], exact_stats]
+        edge_sets = [exact_edges]
+        if cfg.near:
+            reps = reps | "SignedReps" >> beam.FlatMap(
+                lambda r: [(r["doc_id"], r["sig"], r["size"])] if r["sig"] is not None else []
+            )
+            near_edges, near_stats = reps | "NearDuplicates" >> CandidateEdges(cfg, summarized[SETS])
+            edge_sets.append(near_edges)
+            stats.append(near_stats)
+        edges = tuple(edge_sets) | "AllEdges" >> beam.Flatten()
+        roots, cc_stats = edges | "Components" >> ConnectedComponents(cfg.max_cc_rounds)
+        stats.append(cc_stats)
+        members = members | "MemberById" >> beam.Map(lambda m: (m["doc_id"], m))
+        decisions = (
+            {"member": members, "root": roots}
+            | "JoinRoots" >> beam.CoGroupByKey()
+            | "ClusterOf" >> beam.FlatMap(_cluster_of)
+            | "GroupClusters" >> beam.GroupByKey()
+            | "Decide" >> beam.ParDo(_Decide()).with_outputs(STATS, main="decisions")
+        )
+        stats.append(decisions[STATS])
+        applied = (
+            {"doc": docs | "DocById" >> beam.Map(lambda d: (d["doc_id"], d)), "decision": decisions.decisions}
+            | "JoinDecisions" >> beam.CoGroupByKey()
+            | "Apply" >> beam.ParDo(_Apply()).with_outputs("duplicates", STATS, main="kept")
+        )
+        stats.append(applied[STATS])
+        kept, bp_stats = applied.kept | "Boilerplate" >> RemoveBoilerplate(self.bcfg)
+        stats.append(bp_stats)
+        return DedupeResult(kept, applied.duplicates, tuple(stats) | "FlattenStats" >> beam.Flatten())

@@ -1,0 +1,88 @@
+"""The `[examples]` table: span corruption (text infilling), conditional continuation, task mix, split."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import ClassVar
+
+from transforms.config_base import StageConfig, knob
+from transforms.examples.lengths import compute_input_and_target_lengths
+
+INFILLING = "infilling"
+CONTINUATION = "continuation"
+TASKS = (INFILLING, CONTINUATION)
+
+
+@dataclass(frozen=True)
+class ExamplesConfig(StageConfig):
+    """How segments become encoder-decoder examples (T5 ids: pad 0, EOS 1, sentinels from the top)."""
+
+    section: ClassVar[str] = "examples"
+
+    input_length: int = knob(512, "Maximum encoder input ids, EOS included; no example exceeds it")
+    noise_density: float = knob(0.15, "Infilling: fraction of a segment's tokens that are masked")
+    mean_span: float = knob(3.0, "Infilling: mean span length (Poisson lambda, or T5's mean for t5_uniform)")
+    span_distribution: str = knob(
+        "poisson",
+        "Infilling span lengths: poisson = max(1, Poisson(mean_span)); t5_uniform = T5's random_spans_noise_mask",
+        choices=("poisson", "t5_uniform"),
+    )
+    snap_to_words: bool = knob(True, "Move span edges to jieba word boundaries so no span cuts a word in half")
+    task_mix: str = knob(
+        "ratio", "ratio: one task per segment, drawn by infilling_fraction; both: every segment gives both",
+        choices=("ratio", "both"),
+    )
+    infilling_fraction: float = knob(0.5, "With task_mix = ratio: share of segments that become infilling examples")
+    continuation_min: float = knob(0.25, "Continuation: earliest split point, as a fraction of the segment's tokens")
+    continuation_max: float = knob(0.75, "Continuation: latest split point, as a fraction of the segment's tokens")
+    validation_fraction: float = knob(0.005, "Share of documents (by hash, never segments) in validation; at least one")
+    num_sentinels: int = knob(100, "Sentinel ids <extra_id_0..N-1> above the spm pieces (T5Tokenizer extra_ids)")
+    min_tokens: int = knob(8, "Segments with fewer tokens than this make no example (counted)")
+
+    def check(self) -> None:
+        self.require(self.input_length >= 16, "input_length", "must be >= 16")
+        self.require(0.0 < self.noise_density < 1.0, "noise_density", "must be in (0, 1)")
+        self.require(self.mean_span >= 1.0, "mean_span", "must be >= 1")
+        self.require(0.0 <= self.infilling_fraction <= 1.0, "infilling_fraction", "must be in [0, 1]")
+        self.require(0.0 < self.continuation_min <= self.continuation_max < 1.0, "continuation_min",
+                     "need 0 < continuation_min <= continuation_max < 1")
+        self.require(0.0 <= self.validation_fraction <= 1.0, "validation_fraction", "must be in [0, 1]")
+        self.require(self.num_sentinels >= 2, "num_sentinels", "must be >= 2")
+        self.require(self.min_tokens >= 2, "min_tokens", "must be >= 2")
+        raw, _ = self.lengths()
+        self.require(raw >= self.min_tokens, "input_length", "leaves no room for a segment")
+        _, n_spans = _expected_noise(raw, self.noise_density, self.mean_span)
+        self.require(n_spans + 1 <= self.num_sentinels, "num_sentinels",
+                     f"~{n_spans} spans per example need more than {self.num_sentinels} sentinels")
+
+    def lengths(self) -> tuple[int, int]:
+        """(raw tokens per segment, expected infilling target ids) by T5's arithmetic for these settings."""
+        return _lengths(self.input_length, self.noise_density, self.mean_span)
+
+    def max_segment_tokens(self) -> int:
+        """Token budget of a segment: the raw length whose corrupted input fits input_length.
+
+        A continuation input (front <= continuation_max of the segment, + sentinel + EOS) is shorter, so
+        the infilling budget bounds both tasks.
+        """
+        return _segment_tokens(self.input_length, self.noise_density, self.mean_span, self.continuation_max)
+
+
+@functools.lru_cache(maxsize=64)
+def _lengths(input_length: int, density: float, mean_span: float) -> tuple[int, int]:
+    return compute_input_and_target_lengths(input_length, density, mean_span)
+
+
+@functools.lru_cache(maxsize=64)
+def _segment_tokens(input_length: int, density: float, mean_span: float, continuation_max: float) -> int:
+    raw, _ = _lengths(input_length, density, mean_span)
+    while raw > 2 and int(raw * continuation_max) + 2 > input_length:
+        raw -= 1
+    return raw
+
+
+def _expected_noise(tokens: int, density: float, mean_span: float) -> tuple[int, int]:
+    """(noise tokens, noise spans) T5's arithmetic expects for a segment of `tokens` tokens."""
+    num_noise = int(round(tokens * density))
+    return num_noise, int(round(num_noise / mean_span))
