@@ -17,9 +17,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipelines import runners
 from pipelines.build import assemble
 from pipelines.config import BuildConfig, load_config
-from pipelines.inputs import match_inputs
 from schemas import manifest as mf
 from transforms.config_base import ConfigError
 from transforms.shard_writer import write_atomically
@@ -94,9 +94,12 @@ def run(args) -> int:
     try:
         overrides = {"vocab": {"model_path": args.vocab}} if args.vocab else None
         cfg: BuildConfig = load_config(args.config, overrides)
-        files = match_inputs(args.input)
         options = beam_options(args.extra)
-        if not args.dry_run:
+        launch_only = args.dry_run or runners.is_launch_only(options)
+        # Before beam.Pipeline(): Beam validates packaging options when the pipeline is made.
+        plan = runners.prepare_launch(options, dry_run=launch_only, paths=[*args.input, args.output, args.vocab])
+        files = runners.resolve_inputs(args.input, dry_run=launch_only)
+        if not launch_only:
             _prepare_output(args.output, args.overwrite)
     except ConfigError as e:
         print(f"longlm build: {e}", file=sys.stderr)
@@ -108,9 +111,13 @@ def run(args) -> int:
     if args.dry_run:
         print("stages:\n" + "\n".join(stage_graph(p)))
         print("options:\n" + json.dumps(options.get_all_options(drop_default=True), indent=2, sort_keys=True, default=str))
+        print(runners.dry_run_report(p, options, plan))
         return 0
     started = time.time()
     result = p.run()
+    if runners.is_launch_only(options):
+        print(f"{plan.describe()}\nDataflow --dry_run: job built, not submitted")
+        return 0
     result.wait_until_finish()
     seconds = time.time() - started
     return _report(args, cfg, options, seconds)

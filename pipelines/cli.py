@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "pipelines.clean_cmd",
     "pipelines.inspect_cmd",
     "pipelines.report_cmd",
+    "pipelines.runners",
 )
 #: Subcommands whose arguments belong to train.cli (torch is imported only when they run).
 TRAIN_COMMANDS = {
