@@ -67,15 +67,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(path: str, cfg) -> str:
+    """Decode `path` the way ingest does (same encoding detection and replacement limit)."""
     from apache_beam.io.filesystems import FileSystems
 
     from transforms.encoding import decode_bytes
 
     with FileSystems.open(path) as f:
         data = f.read()
-    ingest = getattr(cfg, "ingest", None)
-    ratio = getattr(ingest, "max_replacement_ratio", 0.001)
-    return decode_bytes(data, max_replacement_ratio=ratio).text
+    return decode_bytes(data, max_replacement_ratio=cfg.ingest.max_replacement_ratio).text
 
 
 def rule_diff(before: str, after: str, context: int = DIFF_CONTEXT) -> list[str]:

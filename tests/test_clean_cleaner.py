@@ -141,9 +141,8 @@ def test_configs_are_documented_and_sectioned():
     for cls in (CleanConfig, FilterConfig):
         for f in dataclasses.fields(cls):
             assert f.metadata.get("doc"), f"{cls.__name__}.{f.name} has no doc"
-    assert dataclasses.fields(CleanConfig)[[f.name for f in dataclasses.fields(CleanConfig)].index("traditional")].metadata[
-        "choices"
-    ] == ("convert", "keep", "drop")
+    fields = {f.name: f for f in dataclasses.fields(CleanConfig)}
+    assert fields["traditional"].metadata["choices"] == ("convert", "keep", "drop")
     docs = {f.name: f.metadata["doc"] for f in dataclasses.fields(FilterConfig)}
     for name in ("max_dup_line_fraction", "top_ngram_fractions", "min_mean_line_length", "min_han_ratio"):
         assert "FineWeb-2" in docs[name], name

@@ -150,3 +150,17 @@ def test_cleaning_removes_little_of_real_novels(corpus):
         nonspace_before = len(regex.sub(r"\s", "", raw))
         nonspace_after = len(regex.sub(r"\s", "", result.text))
         assert nonspace_after >= 0.95 * nonspace_before, name
+
+
+def test_junk_rules_leave_real_prose_alone(corpus):
+    """The novels hold no URLs, e-mails, ads or HTML markup (checked by hand: no www, ://, @, <tag>, ad words):
+    those rules must find nothing there, or they are eating prose."""
+    fired = {
+        (name, rule): result.hits[rule]
+        for name, (raw, result) in corpus.items()
+        for rule in ("urls", "emails", "watermarks")
+        if result.hits.get(rule)
+    }
+    assert fired == {}
+    for name, (raw, _) in corpus.items():
+        assert "www" not in raw.lower() and "://" not in raw and "@" not in raw, name

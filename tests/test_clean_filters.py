@@ -8,6 +8,7 @@ import pytest
 from transforms.cleaning.cleaner import CleanResult, Cleaner
 from transforms.cleaning.config import CleanConfig, FilterConfig
 from transforms.cleaning.filters import (
+    COMMON_HAN_RATIO,
     DUP_LINE_FRACTION,
     HAN_RATIO,
     MEAN_LINE_LENGTH,
@@ -27,10 +28,25 @@ def _rng(seed: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(seed))
 
 
+def _gb2312_level1() -> list[str]:
+    """The 3755 most common simplified characters, straight from the codec (GB2312 rows 16-55)."""
+    out = []
+    for lead in range(0xB0, 0xD8):
+        for trail in range(0xA1, 0xFF):
+            try:
+                out.append(bytes((lead, trail)).decode("gb2312"))
+            except UnicodeDecodeError:
+                pass
+    return out
+
+
+COMMON = _gb2312_level1()
+
+
 def prose(n_paragraphs: int = 30, seed: int = 1) -> str:
-    """Novel-like text: varied sentences from a few thousand common characters, with punctuation."""
+    """Novel-like text: varied sentences of common characters, with punctuation."""
     rng = _rng(seed)
-    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    chars = COMMON
     paras = []
     for _ in range(n_paragraphs):
         sentences = []
@@ -73,6 +89,25 @@ def test_han_ratio_on_english_or_symbols():
     v = check(text)
     assert v.reason == HAN_RATIO
     assert v.value == pytest.approx(han_count(text) / len(text.replace(" ", "").replace("\n", "")))
+
+
+def test_common_han_ratio_on_rare_characters():
+    rng = _rng(3)
+    rare = "".join(chr(int(c)) for c in rng.integers(0x4E00, 0x9FA5, 3000))
+    text = "\n".join(rare[i : i + 30] + "。" for i in range(0, len(rare), 30))
+    v = check(text)
+    assert v.reason == COMMON_HAN_RATIO and v.threshold == 0.7
+    common = set(COMMON)
+    assert v.value >= sum(c in common for c in rare) / len(rare)  # Big5 level 1 counts as common too
+    assert v.value < 0.5
+
+
+def test_common_han_ratio_accepts_traditional_prose():
+    import opencc
+
+    text = opencc.OpenCC("s2t").convert(prose(20))
+    assert text != prose(20)
+    assert check(text) is None
 
 
 def test_mean_line_length_too_short_and_too_long():
@@ -138,8 +173,15 @@ def _generated_junk() -> dict[str, str]:
     )
     symbols = "".join(chr(int(c)) for c in rng.integers(0x21, 0x7F, 3000))
     random_mixed = "\n".join(symbols[i : i + 60] for i in range(0, len(symbols), 60))
-    random_han = "".join(chr(int(c)) for c in rng.integers(0x4E00, 0x9FA5, 6000))  # no line breaks, no punctuation
-    return {"repeated_lines": repeated, "ad_only": ads, "random_ascii": random_mixed, "random_han": random_han}
+    han = "".join(chr(int(c)) for c in rng.integers(0x4E00, 0x9FA5, 6000))
+    random_han = "\n".join(han[i : i + 40] + "。" for i in range(0, len(han), 40))  # lines, punctuation: prose-shaped
+    return {
+        "repeated_lines": repeated,
+        "ad_only": ads,
+        "random_ascii": random_mixed,
+        "random_han": random_han,
+        "random_han_one_line": han * 2,
+    }
 
 
 @pytest.mark.parametrize(
@@ -148,7 +190,8 @@ def _generated_junk() -> dict[str, str]:
         ("repeated_lines", {DUP_LINE_FRACTION}),
         ("ad_only", {MIN_LENGTH, REMOVED_RATIO}),  # the cleaner removes every ad line
         ("random_ascii", {HAN_RATIO}),
-        ("random_han", {MEAN_LINE_LENGTH}),  # 6000 characters, no line break
+        ("random_han", {COMMON_HAN_RATIO}),
+        ("random_han_one_line", {COMMON_HAN_RATIO, MEAN_LINE_LENGTH}),
     ],
 )
 def test_generated_junk_is_filtered(name, reasons):

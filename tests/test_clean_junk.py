@@ -19,7 +19,10 @@ def test_html_tags_removed_and_block_tags_become_line_breaks():
 
 
 def test_cloudflare_email_debris_removed():
-    text = '乞封慕?a class="__cf_email__" href="/cdn-cgi/l/email-protection" data-cfemail="fc21">[email&#160;protected]/*  */大将军'
+    text = (
+        '乞封慕?a class="__cf_email__" href="/cdn-cgi/l/email-protection" data-cfemail="fc21">'
+        "[email&#160;protected]/*  */大将军"
+    )
     assert junk.strip_html(text, PATTERNS)[0] == "乞封慕大将军"
 
 
@@ -106,12 +109,13 @@ def test_long_prose_lines_with_ad_keywords_survive():
 
 
 def test_licence_banner_removed_only_at_the_ends():
-    body = "\n".join(f"第{i}段正文，他说了很多话。" for i in range(60))
-    middle = "\n他说：本站的声明他不信。\n"
+    body = "本书由三部分组成。\n" + "\n".join(f"第{i}段正文，他说了很多话。" for i in range(60))
+    middle = "\n他说：本站的声明他不信，版权所有的电子书。\n"
     text = "本书由某某整理制作，版权归作者所有\n" + body + middle + body + "\n更多精彩txt电子书请到本站下载"
     out, hits = junk.strip_watermarks(text, PATTERNS, max_line_chars=100, banner_lines=20)
     assert "版权归作者所有" not in out and "电子书请到" not in out
     assert "本站的声明他不信" in out  # in the middle: prose, not a banner
+    assert "本书由三部分组成" in out  # one keyword near the top: a preface, not a banner
     kept = [line for line in text.split("\n") if line]
     assert [line for line in out.split("\n") if line] == kept[1:-1]
     assert hits == 2
@@ -140,3 +144,7 @@ def test_invalid_patterns_file_is_a_config_error(tmp_path):
     assert "patterns.urls" in e.value.key
     with pytest.raises(ConfigError):
         load_patterns(str(tmp_path / "missing.toml"))
+    empty = tmp_path / "empty.toml"
+    empty.write_text("[watermarks]\nline_patterns = ['\\s*']\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="empty text"):
+        load_patterns(str(empty))

@@ -13,9 +13,9 @@ from transforms.cleaning.config import CleanConfig, FilterConfig
 from transforms.cleaning.stage import CleanDocuments
 from transforms.stats import STATS
 
-GOOD = "\u3000\u3000" + "\n\u3000\u3000".join(
-    "他说：“今天的天气很好，我们出去走走吧。”她点了点头，拿起伞跟着他出了门，一路上两人说说笑笑。" for _ in range(1)
-) + "\n" + "\n".join(f"第{i}段：城外的河水涨了，渡口的船家说要等三天才能过河，众人只得在客店里住下。" for i in range(10))
+GOOD = "\u3000\u3000他说：“今天的天气很好，我们出去走走吧。”她点了点头，拿起伞跟着他出了门。\n" + "\n".join(
+    f"\u3000\u3000第{i}段：城外的河水涨了，渡口的船家说要等三天才能过河，众人只得在客店里住下。" for i in range(10)
+)
 TRADITIONAL = "我們說這個國家的歷史很長，後來他們都來了。" * 20
 ADS = "本书来自www.xxx.com免费txt小说下载站\n手机用户请访问m.xxx.com阅读，更优质的阅读体验。"
 
@@ -36,7 +36,12 @@ def _doc(text: str, source: str) -> dict:
 
 
 def test_clean_documents_outputs_kept_filtered_and_stats():
-    docs = [_doc(GOOD + "www.abc.com", "good.txt"), _doc(ADS, "ads.txt"), _doc(TRADITIONAL, "trad.txt"), _doc("", "empty.txt")]
+    docs = [
+        _doc(GOOD + "www.abc.com", "good.txt"),
+        _doc(ADS, "ads.txt"),
+        _doc(TRADITIONAL, "trad.txt"),
+        _doc("", "empty.txt"),
+    ]
     clean_cfg = CleanConfig(traditional="drop")
     cleaner = Cleaner(clean_cfg)
     expected_text = cleaner.clean(docs[0]["text"]).text

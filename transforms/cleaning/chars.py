@@ -17,7 +17,10 @@ CJK_OPEN = "「『“‘（《〈【〔"
 CJK_STOPS = "，。、；：？！"
 #: A character that makes its neighbourhood "Chinese": Han, CJK symbols and punctuation block,
 #: full-width punctuation, curly quotes, ellipsis and dash.
-CJK = r"[\p{Han}\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2018\u2019\u201c\u201d\u2026\u2014\u00b7]"
+CJK = (
+    r"[\p{Han}\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+    r"\u2018\u2019\u201c\u201d\u2026\u2014\u00b7]"
+)
 #: Characters after which a line is unfinished (a hard wrap, not a paragraph end): Han, comma,
 #: enumeration comma and any opening bracket or quote.
 CONTINUATION = regex.compile(r"[\p{Han}，、" + CJK_OPEN + r"]")

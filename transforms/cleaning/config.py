@@ -22,13 +22,16 @@ class CleanConfig(StageConfig):
     section: ClassVar[str] = "clean"
 
     unicode_nfc: bool = knob(True, "Normalize to Unicode NFC")
-    strip_invisible: bool = knob(True, "Remove BOM, zero-width, bidi, variation-selector and control characters; CR -> LF")
+    strip_invisible: bool = knob(
+        True, "Remove BOM, zero-width, bidi, variation-selector and control characters; CR -> LF"
+    )
     fullwidth_ascii: bool = knob(
         True, "Full-width letters, digits and U+3000 to half-width (Chinese punctuation keeps its full width)"
     )
     traditional: str = knob(
         "convert",
-        "Traditional Chinese: convert to simplified with OpenCC t2s, keep as is, or drop documents that are traditional",
+        "Traditional Chinese: convert to simplified with OpenCC t2s, keep as is, or drop documents that are "
+        "traditional",
         choices=("convert", "keep", "drop"),
     )
     traditional_drop_ratio: float = knob(
@@ -36,11 +39,15 @@ class CleanConfig(StageConfig):
         "With traditional='drop': share of Han characters OpenCC t2s would change at which a document counts as "
         "traditional (the traditional novel in shared/corpus measures 0.29, the most mixed simplified one 0.005)",
     )
-    html: bool = knob(True, "Remove HTML tags, scripts, comments and e-mail-obfuscation debris (<br>/<p> become line breaks)")
+    html: bool = knob(
+        True, "Remove HTML tags, scripts, comments and e-mail-obfuscation debris (<br>/<p> become line breaks)"
+    )
     entities: bool = knob(True, "Decode HTML entities (&times; -> ×, &nbsp; -> space); unknown entities are removed")
     emails: bool = knob(True, "Remove e-mail addresses")
     urls: bool = knob(True, "Remove URLs and bare web domains (www.xxx.com inserted mid-sentence), with their brackets")
-    watermarks: bool = knob(True, "Remove site watermarks and ads listed in the patterns file (inline, ad lines, banners)")
+    watermarks: bool = knob(
+        True, "Remove site watermarks and ads listed in the patterns file (inline, ad lines, banners)"
+    )
     watermark_max_line_chars: int = knob(
         80, "An ad keyword removes its whole line only when the line has at most this many characters"
     )
@@ -105,7 +112,8 @@ class FilterConfig(StageConfig):
     max_removed_ratio: float = knob(
         0.5,
         "removed_ratio: largest share of non-space characters cleaning may remove before the document counts as "
-        "mostly junk (not in Gopher/FineWeb, which filter raw text; the 78 novels lose at most 3.6%, 少年中国说's footnote marks)",
+        "mostly junk (not in Gopher/FineWeb, which filter raw text; the 78 novels lose at most 3.6%, "
+        "少年中国说's footnote marks)",
     )
     min_han_ratio: float = knob(
         0.5,
@@ -117,7 +125,7 @@ class FilterConfig(StageConfig):
         0.7,
         "common_han_ratio: smallest share of Han characters that are common ones (GB2312 or Big5 level 1). Plays "
         "the part of FineWeb-2's stop-word check (cmn_Hani stopwords 的/了/是...) for text without words: random "
-        "CJK characters measure ~0.35, the 78 novels 0.94-0.999",
+        "CJK characters measure ~0.35, the 78 novels 0.97-0.999 (traditional='keep' too)",
     )
     min_mean_line_length: float = knob(
         9.0,

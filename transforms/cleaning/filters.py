@@ -113,8 +113,9 @@ def _top_ngram_over(cps: np.ndarray, n: int, limit: float) -> float | None:
     return frac if frac > limit else None
 
 
-_COMMON_TABLE = np.zeros(0x10000, dtype=bool)
+_COMMON_TABLE = np.zeros(0x10000, dtype=bool)  # a constant lookup table, frozen below
 _COMMON_TABLE[[ord(c) for c in COMMON_HAN]] = True
+_COMMON_TABLE.flags.writeable = False
 
 
 def common_han_count(cps: np.ndarray) -> int:
@@ -155,7 +156,7 @@ def quality_check(raw_text: str, result: CleanResult, cfg: FilterConfig) -> Filt
     if han_ratio < cfg.min_han_ratio:
         return FilterVerdict(HAN_RATIO, han_ratio, cfg.min_han_ratio)
     cps = _codepoints_without_space(text)
-    common = common_han_count(cps) / han if han else 0.0
+    common = common_han_count(cps) / han if han else 1.0  # no Han at all: han_ratio's business
     if common < cfg.min_common_han_ratio:
         return FilterVerdict(COMMON_HAN_RATIO, common, cfg.min_common_han_ratio)
     lines = _lines(text)

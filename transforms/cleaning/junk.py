@@ -66,7 +66,7 @@ def strip_watermarks(text: str, patterns: PatternSet, max_line_chars: int, banne
 
     An ad keyword removes its whole line only if the line has at most `max_line_chars` characters
     (a long paragraph mentioning 下一章 is prose). Banner keywords are only looked for in the first
-    and last `banner_lines` non-empty lines.
+    and last `banner_lines` non-empty lines, and a banner line needs two different ones.
     """
     # Whole-line forms first, so an ad that fills its line takes the line break with it.
     text, hits = _sub(patterns.watermark_inline_lines + patterns.watermark_line_patterns, "", text)
@@ -105,13 +105,23 @@ def _strip_ad_lines(text: str, keywords: KeywordSet, max_line_chars: int) -> Res
     return "".join(parts), len(spans)
 
 
+#: A banner line is at most this long and holds at least this many different banner keywords
+#: ("本书由某某整理制作，版权归作者所有" has three; a preface's "本书由三部分组成" one).
+BANNER_MAX_CHARS = 300
+BANNER_MIN_KEYWORDS = 2
+
+
 def _strip_banners(text: str, banner: KeywordSet, scan: int) -> Result:
     lines = text.split("\n")
     nonempty = [i for i, line in enumerate(lines) if line.strip()]
     if not nonempty:
         return text, 0
     candidates = set(nonempty[:scan]) | set(nonempty[-scan:])
-    drop = {i for i in candidates if len(lines[i].strip()) <= 300 and banner.search(lines[i])}
+    drop = {
+        i
+        for i in candidates
+        if len(lines[i].strip()) <= BANNER_MAX_CHARS and banner.distinct(lines[i]) >= BANNER_MIN_KEYWORDS
+    }
     if not drop:
         return text, 0
     return "\n".join(line for i, line in enumerate(lines) if i not in drop), len(drop)

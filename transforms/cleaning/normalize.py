@@ -58,7 +58,7 @@ def strip_invisible(text: str) -> Result:
 
 
 _FW_ALNUM = regex.compile(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\u3000]+")
-_FW_TABLE = {c: c - 0xFEE0 for c in list(range(0xFF10, 0xFF1A)) + list(range(0xFF21, 0xFF3B)) + list(range(0xFF41, 0xFF5B))}
+_FW_TABLE = {c: c - 0xFEE0 for lo, hi in ((0xFF10, 0xFF1A), (0xFF21, 0xFF3B), (0xFF41, 0xFF5B)) for c in range(lo, hi)}
 _FW_TABLE[0x3000] = 0x20
 # Full-width punctuation inside ASCII words and numbers (ｗｗｗ．ｘ．ｃｏｍ, １：２, ａ＠ｂ) -> ASCII.
 _FW_PUNCT_IN_ASCII = regex.compile(r"(?<=[A-Za-z0-9])[．＠／：＿－＆＝％＃＋～](?=[A-Za-z0-9])")

@@ -45,9 +45,9 @@ class KeywordSet:
         pattern = self._fast if len(low) == len(text) else self._slow
         return [m.span() for m in pattern.finditer(low if pattern is self._fast else text)]
 
-    def search(self, text: str) -> bool:
-        """True when `text` holds a keyword."""
-        return bool(self._slow.search(text))
+    def distinct(self, text: str) -> int:
+        """How many different keywords `text` holds (non-overlapping matches, case-insensitive)."""
+        return len({m.group().lower() for m in self._slow.finditer(text)})
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,11 @@ def _compile(pattern: str, key: str, flags: int = 0) -> regex.Pattern:
 def _group(patterns: list[str], key: str) -> Patterns:
     if not all(isinstance(p, str) and p for p in patterns):
         raise ConfigError(key, "must be a list of non-empty strings")
-    return tuple(_compile(p, key) for p in patterns)
+    compiled = tuple(_compile(p, key) for p in patterns)
+    for p in compiled:
+        if p.fullmatch("") or p.fullmatch("\n"):
+            raise ConfigError(key, f"pattern {p.pattern!r} matches empty text or a bare line break")
+    return compiled
 
 
 def _keywords(words: list[str], key: str) -> KeywordSet | None:

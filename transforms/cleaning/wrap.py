@@ -145,7 +145,8 @@ def rejoin_wraps(text: str, min_chars: int) -> Result:
             out.append(line)
             continue
         heading = is_chapter_heading(s)
-        if out and blanks <= gap and not heading and not last_heading and _joinable(last, line, blanks, width, min_chars):
+        joins = out and blanks <= gap and not heading and not last_heading
+        if joins and _joinable(last, line, blanks, width, min_chars):
             if blanks:
                 del out[-blanks:]
             sep = " " if last[-1].isascii() and last[-1].isalnum() and s[0].isascii() and s[0].isalnum() else ""
@@ -174,6 +175,7 @@ def _joinable(prev: str, line: str, blanks: int, width: int | None, min_chars: i
             return len(prev) <= GAP_WRAP_MAX and len(line.strip(_WS)) <= len(prev) + 8
         if prev[-1] in "，、" and not blanks and _HAN_START.match(line):
             return True
-    if width is not None and not blanks and len(prev) >= width - 1 and prev[-1] not in "：:":
-        return not line[:1].isspace()
-    return False
+    # Hard-wrapped text: a full-width line continues unless the next one is indented (a new paragraph).
+    if width is None or blanks or len(prev) < width - 1 or prev[-1] in "：:":
+        return False
+    return not line[:1].isspace()
