@@ -25,26 +25,16 @@ from pathlib import Path
 import numpy as np
 import regex
 
+from transforms.charsets import GB2312_LEVEL1
+
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "novels"
 GENERATED_MB = 45
-
-
-def _common_han() -> list[str]:
-    """GB2312 level-1 characters (the 3755 most common simplified ones), straight from the codec."""
-    out = []
-    for lead in range(0xB0, 0xD8):
-        for trail in range(0xA1, 0xFF):
-            try:
-                out.append(bytes((lead, trail)).decode("gb2312"))
-            except UnicodeDecodeError:
-                pass
-    return out
 
 
 def _generated_corpus(target_mb: int = GENERATED_MB, seed: int = 5) -> dict[str, str]:
     """Deterministic novel-like documents (~target_mb MB in all) with the junk the cleaner removes."""
     rng = np.random.Generator(np.random.PCG64(seed))
-    han = np.array(_common_han(), dtype=object)
+    han = np.array(list(GB2312_LEVEL1), dtype=object)
     punct = ["，", "。", "！", "？", "；", "：“", "”"]
     junk = [
         "www.example.com", "&nbsp;", "&times;", "\ufeff", "\u200b", "\ue000", "\ufffd", "□【左“鱼”右“便”】",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.charsets import GB2312_LEVEL1
 from transforms.shard_writer import write_atomically
 
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
@@ -30,17 +31,6 @@ _ADS = [
     "手机用户请访问m.shuku{n}.net阅读最新章节",
     "更多精彩小说请访问 http://www.txt{n}.org",
 ]
-
-
-def _common_chars() -> str:
-    chars = []
-    for lead in range(0xB0, 0xD8):
-        for trail in range(0xA1, 0xFF):
-            try:
-                chars.append(bytes((lead, trail)).decode("gb2312"))
-            except UnicodeDecodeError:
-                pass
-    return "".join(chars)
 
 
 def _rng(seed: int, *parts: object) -> np.random.Generator:
@@ -60,7 +50,7 @@ class _Writer:
 
     def __init__(self, seed: int):
         rng = _rng(seed, "lexicon")
-        chars = np.array(list(_common_chars()))
+        chars = np.array(list(GB2312_LEVEL1))
         self.words = ["".join(rng.choice(chars, size=int(k))) for k in rng.choice([1, 2, 2, 2, 3, 4], size=4000)]
         self.names = [rng.choice(list(_SURNAMES)) + "".join(rng.choice(chars, size=2)) for _ in range(300)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from transforms.charsets import GB2312_LEVEL1
 from transforms.cleaning.cleaner import CleanResult, Cleaner
 from transforms.cleaning.config import CleanConfig, FilterConfig
 from transforms.cleaning.filters import (
@@ -28,19 +29,7 @@ def _rng(seed: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(seed))
 
 
-def _gb2312_level1() -> list[str]:
-    """The 3755 most common simplified characters, straight from the codec (GB2312 rows 16-55)."""
-    out = []
-    for lead in range(0xB0, 0xD8):
-        for trail in range(0xA1, 0xFF):
-            try:
-                out.append(bytes((lead, trail)).decode("gb2312"))
-            except UnicodeDecodeError:
-                pass
-    return out
-
-
-COMMON = _gb2312_level1()
+COMMON = list(GB2312_LEVEL1)
 
 
 def prose(n_paragraphs: int = 30, seed: int = 1) -> str:

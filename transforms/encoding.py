@@ -20,6 +20,8 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
+from transforms.charsets import COMMON_HAN
+
 
 class DecodeError(ValueError):
     """The bytes are not text we accept. `reason` is a reject code, `detail` says why in words."""
@@ -36,24 +38,9 @@ class Decoded:
     encoding: str
 
 
-def _codec_chars(codec: str, leads: range, trails: range) -> frozenset[str]:
-    chars = set()
-    for lead in leads:
-        for trail in trails:
-            try:
-                chars.add(bytes((lead, trail)).decode(codec))
-            except UnicodeDecodeError:
-                pass
-    return frozenset(chars)
-
-
-# Constants computed once at import (never mutated): the most common Han characters of each
-# script, as the national standards rank them (GB2312 level 1: 3755 chars; Big5 level 1: 5401).
-_COMMON_HAN = _codec_chars("gb2312", range(0xB0, 0xD8), range(0xA1, 0xFF)) | _codec_chars(
-    "big5", range(0xA4, 0xC7), list(range(0x40, 0x7F)) + list(range(0xA1, 0xFF))  # type: ignore[arg-type]
-)
+# Plausible text: the common Han characters of both scripts, ASCII and CJK punctuation.
 _PLAUSIBLE = frozenset(
-    _COMMON_HAN
+    COMMON_HAN
     | set(chr(c) for c in range(0x20, 0x7F))
     | set("\r\n\t，。！？；：、“”‘’（）《》〈〉「」『』【】…—·～　")
 )

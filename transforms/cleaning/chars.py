@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import regex
 
+from transforms import charsets
+
 #: Horizontal whitespace (not newlines): ASCII space, tab, NBSP, the Unicode spaces and U+3000.
 SPACE = r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 #: Chinese punctuation that closes a clause or a quotation.
@@ -27,24 +29,8 @@ CONTINUATION = regex.compile(r"[\p{Han}，、" + CJK_OPEN + r"]")
 #: Sentence-final punctuation: a line ending in one of these may end a paragraph.
 SENTENCE_END = "。！？!?…」』”’）》〉】"
 
-def _codec_chars(codec: str, leads: range, trails: list[int]) -> frozenset[str]:
-    chars = set()
-    for lead in leads:
-        for trail in trails:
-            try:
-                chars.add(bytes((lead, trail)).decode(codec))
-            except UnicodeDecodeError:
-                pass
-    return frozenset(chars)
-
-
-#: The common Han characters of both scripts, as the national standards rank them: GB2312 level 1
-#: (3755, simplified) and Big5 level 1 (5401, traditional), derived from the codecs (no word list
-#: ships). Real Chinese prose draws ~95% of its Han characters from here, random CJK text ~35%.
-#: An immutable constant built once at import.
-COMMON_HAN: frozenset[str] = _codec_chars("gb2312", range(0xB0, 0xD8), list(range(0xA1, 0xFF))) | _codec_chars(
-    "big5", range(0xA4, 0xC7), list(range(0x40, 0x7F)) + list(range(0xA1, 0xFF))
-)
+#: The common Han characters of both scripts (GB2312 level 1 + Big5 level 1); see transforms.charsets.
+COMMON_HAN: frozenset[str] = charsets.COMMON_HAN
 
 _HAN = regex.compile(r"\p{Han}")
 _NON_HAN = regex.compile(r"[^\p{Han}]+")
