@@ -1,0 +1,229 @@
+"""Training throughput of train.model.T5 vs transformers' T5ForConditionalGeneration, in one run.
+
+`python -m bench.bench_train [--preset small] [--threads N] ...`; `main()` returns the figures as a dict
+and prints them. Both models get the same config, weights, batch (bucketed, dynamically padded, as the
+trainer makes them), dtype (fp32 on CPU), thread count and optimizer (torch AdamW); steps alternate
+between the two so machine noise hits both alike. Tokens/s counts non-pad input + target tokens of a
+full training step (forward, backward, optimizer). On a GPU it also reports bf16 MFU for small and base;
+without one it says the GPU part was skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from train.config import T5_VOCAB_SIZE, ModelConfig, count_parameters, preset
+from train.data import StreamConfig, collate
+from train.export import hf_config, to_hf_state_dict
+from train.model import build_model
+
+#: Dense bf16 peak TFLOP/s by device-name fragment (first match wins).
+PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0, "V100": 125.0}
+
+
+def make_batch(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int, seed: int = 0) -> dict:
+    """A padded batch of random ids with lengths uniform in [len/2, len] (as bucketed shards give)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    rows = []
+    for _ in range(batch):
+        a = rng.integers(3, min(cfg.vocab_size, 32000), size=int(rng.integers(src_len // 2, src_len + 1)))
+        b = rng.integers(3, min(cfg.vocab_size, 32000), size=int(rng.integers(tgt_len // 2, tgt_len + 1)))
+        rows.append((np.append(a, 1), np.append(b, 1)))
+    return collate(rows, StreamConfig(pad_to_multiple=8))
+
+
+def hf_twin(model, cfg: ModelConfig):
+    """transformers' T5ForConditionalGeneration with the same config and weights as `model`."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    twin = T5ForConditionalGeneration(T5Config(**hf_config(cfg)))
+    result = twin.load_state_dict(to_hf_state_dict(model.state_dict()), strict=False)
+    tied = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"}
+    if result.unexpected_keys or not set(result.missing_keys) <= tied:
+        raise RuntimeError(f"weight names differ: {result.unexpected_keys} {result.missing_keys}")
+    twin.tie_weights()
+    return twin.to(next(model.parameters()).device)
+
+
+def step_functions(ours, theirs, batch: dict, autocast) -> dict:
+    """name -> callable doing one full training step (forward, backward, AdamW) on `batch`."""
+    labels = batch["labels"]
+    n_labels = int((labels != -100).sum())
+    opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-4)
+    opt_theirs = torch.optim.AdamW(theirs.parameters(), lr=1e-4)
+
+    def ours_step():
+        with autocast():
+            loss = ours(batch["input_ids"], batch["decoder_input_ids"], batch["attention_mask"], labels) / n_labels
+        loss.backward()
+        opt_ours.step()
+        opt_ours.zero_grad(set_to_none=True)
+
+    def theirs_step():
+        with autocast():
+            out = theirs(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                decoder_input_ids=batch["decoder_input_ids"], labels=labels, use_cache=False,
+            )
+        out.loss.backward()
+        opt_theirs.step()
+        opt_theirs.zero_grad(set_to_none=True)
+
+    return {"ours": ours_step, "transformers": theirs_step}
+
+
+@torch.no_grad()
+def loss_difference(ours, theirs, batch: dict) -> float:
+    """|mean token loss of ours - of transformers'| on `batch` in eval mode (proves equal computation)."""
+    ours.eval(), theirs.eval()
+    labels = batch["labels"]
+    a = ours(batch["input_ids"], batch["decoder_input_ids"], batch["attention_mask"], labels) / (labels != -100).sum()
+    b = theirs(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+               decoder_input_ids=batch["decoder_input_ids"], labels=labels).loss
+    ours.train(), theirs.train()
+    return abs(float(a) - float(b))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(steps: dict, tokens: int, rounds: int, per_round: int, device: torch.device) -> dict:
+    """Per step function: median tokens per wall second and per process-CPU second (the latter is robust
+    to other load on a shared machine); rounds interleave the functions, after one warm-up step each."""
+    for fn in steps.values():
+        fn()
+    wall: dict = {name: [] for name in steps}
+    cpu: dict = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, fn in steps.items():
+            _sync(device)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for _ in range(per_round):
+                fn()
+            _sync(device)
+            wall[name].append(tokens * per_round / (time.perf_counter() - start))
+            cpu[name].append(tokens * per_round / max(1e-9, time.process_time() - start_cpu))
+    return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in steps}
+
+
+def train_flops(cfg: ModelConfig, batch: dict) -> float:
+    """Matmul FLOPs of one training step (3 x forward) on `batch`, attention included, padding counted
+    as the kernels compute it; the LM head only at label positions (as train.model does)."""
+    b, s = batch["input_ids"].shape
+    t = batch["labels"].shape[1]
+    labels = int((batch["labels"] != -100).sum())
+    d, inner, ff = cfg.d_model, cfg.inner_dim, cfg.d_ff
+    enc = b * s * cfg.num_layers * (2 * 4 * d * inner + 2 * 2 * d * ff + 4 * s * inner)
+    dec_tok = 2 * 6 * d * inner + 2 * 2 * d * ff + 4 * t * inner + 4 * s * inner
+    dec = b * t * cfg.num_decoder_layers * dec_tok + b * s * cfg.num_decoder_layers * 2 * 2 * d * inner
+    head = labels * 2 * d * cfg.vocab_size
+    return 3.0 * (enc + dec + head)
+
+
+def bench_cpu(args) -> dict:
+    """Our T5 vs transformers' on CPU in fp32: tokens/s of each and the ratio."""
+    torch.set_num_threads(args.threads)
+    cfg = preset(args.preset, vocab_size=args.vocab, dropout_rate=0.1)
+    ours = build_model(cfg, seed=0).train()
+    theirs = hf_twin(ours, cfg).train()
+    batch = make_batch(cfg, args.batch_size, args.src_len, args.tgt_len)
+    tokens = int(batch["attention_mask"].sum() + (batch["labels"] != -100).sum())
+    difference = loss_difference(ours, theirs, batch)
+    rates = measure(step_functions(ours, theirs, batch, contextlib.nullcontext), tokens, args.rounds,
+                    args.steps, torch.device("cpu"))
+    (ours_wall, ours_cpu), (theirs_wall, theirs_cpu) = rates["ours"], rates["transformers"]
+    return {
+        "cpu_preset": args.preset,
+        "cpu_parameters": count_parameters(cfg),
+        "cpu_threads": args.threads,
+        "cpu_batch": list(batch["input_ids"].shape) + [batch["labels"].shape[1]],
+        "cpu_tokens_per_step": tokens,
+        "cpu_initial_loss_difference": difference,
+        "cpu_load_average": os.getloadavg()[0],
+        "cpu_ours_tokens_per_s": ours_wall,
+        "cpu_transformers_tokens_per_s": theirs_wall,
+        "cpu_speed_ratio_ours_vs_transformers": ours_wall / theirs_wall,
+        "cpu_ours_tokens_per_cpu_s": ours_cpu,
+        "cpu_transformers_tokens_per_cpu_s": theirs_cpu,
+        "cpu_time_ratio_ours_vs_transformers": ours_cpu / theirs_cpu,
+    }
+
+
+def _peak_tflops(name: str, override: float | None) -> float | None:
+    if override:
+        return override
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+def bench_gpu(args) -> dict:
+    """bf16-autocast training tokens/s and MFU of small and base on the first GPU (skipped without one)."""
+    if not torch.cuda.is_available():
+        return {"gpu": "skipped: no CUDA device"}
+    device = torch.device("cuda", 0)
+    name = torch.cuda.get_device_name(device)
+    peak = _peak_tflops(name, args.peak_tflops)
+    out: dict = {"gpu": name, "gpu_peak_bf16_tflops": peak}
+    torch.backends.cuda.matmul.allow_tf32 = True
+    for size in ("small", "base"):
+        cfg = preset(size, vocab_size=T5_VOCAB_SIZE, dropout_rate=0.0)
+        model = build_model(cfg, seed=0, device=device).train()
+        batch = {k: v.to(device) for k, v in make_batch(cfg, args.gpu_batch, 512, 512).items()}
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+
+        def step():
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = model(batch["input_ids"], batch["decoder_input_ids"], batch["attention_mask"], batch["labels"])
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        tokens = int(batch["attention_mask"].sum() + (batch["labels"] != -100).sum())
+        rate = measure({size: step}, tokens, 3, args.gpu_steps, device)[size][0]
+        achieved = train_flops(cfg, batch) * rate / tokens / 1e12
+        out[f"gpu_{size}_tokens_per_s"] = rate
+        out[f"gpu_{size}_tflops"] = achieved
+        out[f"gpu_{size}_mfu"] = achieved / peak if peak else None
+        del model, opt, batch
+        torch.cuda.empty_cache()
+    return out
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.bench_train", description=__doc__.split("\n")[0])
+    p.add_argument("--preset", default="small", help="model preset for the CPU comparison (default small)")
+    p.add_argument("--vocab", type=int, default=T5_VOCAB_SIZE, help="vocabulary size (default T5's 32128)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--src-len", type=int, default=128)
+    p.add_argument("--tgt-len", type=int, default=64)
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--rounds", type=int, default=3, help="interleaved measuring rounds")
+    p.add_argument("--steps", type=int, default=2, help="training steps per round and model")
+    p.add_argument("--gpu-batch", type=int, default=32)
+    p.add_argument("--gpu-steps", type=int, default=10)
+    p.add_argument("--peak-tflops", type=float, default=None, help="GPU bf16 peak, if not in the built-in table")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    """Run the CPU comparison and (when present) the GPU MFU measurement; print and return figures."""
+    args = parse_args(argv)
+    figures = {**bench_cpu(args), **bench_gpu(args)}
+    for key, value in figures.items():
+        if isinstance(value, float):
+            print(f"{key}: {value:.3e}" if 0 < abs(value) < 1e-2 else f"{key}: {value:,.3f}")
+        else:
+            print(f"{key}: {value}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""Streams the EXAMPLES Parquet shards (examples/<split>/part-*.parquet) as padded training batches.
+
+Work is split in *units*: a Parquet row group, or a row range of one when there are fewer row groups
+than readers. Every epoch the units are permuted from (seed, epoch) and dealt round-robin to the
+world_size x num_workers readers ("shards"), so within an epoch each example is read by exactly one
+reader. A reader shuffles its rows with a bounded buffer, groups them by (input, target) length bucket,
+and pads each batch only to its own longest row. Everything is a pure function of (seed, epoch, shard),
+so a reader's position is just (epoch, batches already taken), and resuming replays nothing but I/O.
+
+Batches are dicts of tensors: input_ids, attention_mask, decoder_input_ids (targets shifted right,
+starting with the decoder start id), labels (-100 on padding), plus ints shard/epoch/index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from schemas.tables import EXAMPLES, SCHEMA_VERSION, SCHEMA_VERSION_KEY
+
+_COLUMNS = ["input_ids", "target_ids"]
+
+
+def is_url(path: str) -> bool:
+    """True for fsspec-style URLs (gs://, s3://, file://, memory://...)."""
+    return "://" in str(path)
+
+
+def split_files(data_dir: str, split: str) -> list[str]:
+    """Sorted paths of DIR/examples/<split>/part-*.parquet (local paths or fsspec URLs)."""
+    directory = f"{str(data_dir).rstrip('/')}/{EXAMPLES.name}/{split}"
+    if is_url(directory):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(directory)
+        return sorted(fs.unstrip_protocol(p) for p in fs.glob(f"{root}/part-*.parquet"))
+    return sorted(str(p) for p in Path(directory).glob("part-*.parquet"))
+
+
+def open_parquet(path: str) -> pq.ParquetFile:
+    """A ParquetFile for a local path or (when fsspec is installed) a URL."""
+    if is_url(path):
+        import fsspec
+
+        return pq.ParquetFile(fsspec.open(path, "rb").open())
+    return pq.ParquetFile(path)
+
+
+def _check_schema(pf: pq.ParquetFile, path: str) -> None:
+    metadata = pf.schema_arrow.metadata or {}
+    version = metadata.get(SCHEMA_VERSION_KEY)
+    if version is not None and version.decode() != SCHEMA_VERSION:
+        raise ValueError(f"{path}: schema version {version.decode()} is not {SCHEMA_VERSION}; rebuild the corpus")
+    missing = [c for c in _COLUMNS if c not in pf.schema_arrow.names]
+    if missing:
+        raise ValueError(f"{path}: not an examples table (missing columns {missing})")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Rows [start, stop) of row group `row_group` of file number `file`."""
+
+    file: int
+    row_group: int
+    start: int
+    stop: int
+
+
+def plan_units(files: list[str], min_units: int = 1) -> list[Unit]:
+    """Every non-empty row group of `files` as a unit, each cut into row ranges when there are fewer
+    than `min_units` row groups (so every reader gets work). Checks the schema version of each file."""
+    groups: list[tuple[int, int, int]] = []
+    for index, path in enumerate(files):
+        pf = open_parquet(path)
+        _check_schema(pf, path)
+        for rg in range(pf.metadata.num_row_groups):
+            rows = pf.metadata.row_group(rg).num_rows
+            if rows:
+                groups.append((index, rg, rows))
+    pieces = -(-min_units // len(groups)) if groups else 1
+    units = []
+    for index, rg, rows in groups:
+        cuts = np.linspace(0, rows, min(pieces, rows) + 1).astype(int)
+        units.extend(Unit(index, rg, int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a)
+    return units
+
+
+def derive_seed(*parts) -> int:
+    """A 64-bit seed from blake2b of the parts' text (stable across processes and runs)."""
+    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def rng_for(*parts) -> np.random.Generator:
+    """numpy Generator seeded from `parts` via `derive_seed`."""
+    return np.random.Generator(np.random.PCG64(derive_seed(*parts)))
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """How examples become batches. `batch_size` counts examples per reader batch."""
+
+    batch_size: int = 16
+    seed: int = 0
+    shuffle: bool = True
+    shuffle_buffer: int = 2048
+    max_input_len: int = 512
+    max_target_len: int = 512
+    pad_to_multiple: int = 8
+    bucket_boundaries: tuple = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+    pad_id: int = 0
+    eos_id: int = 1
+    decoder_start_id: int = 0
+    vocab_size: int | None = None
+
+
+@dataclass
+class DataPosition:
+    """Where one rank's stream stands: batches consumed, and per shard (epoch, next batch index)."""
+
+    consumed: int = 0
+    shards: dict = field(default_factory=dict)
+
+    def advance(self, batch: dict) -> None:
+        """Record that `batch` (as yielded by ExampleStream) was consumed."""
+        self.shards[int(batch["shard"])] = (int(batch["epoch"]), int(batch["index"]) + 1)
+        self.consumed += 1
+
+    def state_dict(self) -> dict:
+        return {"consumed": self.consumed, "shards": {str(k): list(v) for k, v in sorted(self.shards.items())}}
+
+    @classmethod
+    def from_state(cls, state: dict | None) -> "DataPosition":
+        if not state:
+            return cls()
+        return cls(int(state["consumed"]), {int(k): tuple(v) for k, v in state["shards"].items()})
+
+
+def _truncate(ids: np.ndarray, limit: int, eos_id: int) -> np.ndarray:
+    if len(ids) <= limit:
+        return ids
+    out = ids[:limit].copy()
+    if ids[-1] == eos_id:
+        out[-1] = eos_id
+    return out
+
+
+def _bucket(length: int, boundaries: tuple) -> int:
+    return int(np.searchsorted(boundaries, length))
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple if multiple > 1 else n
+
+
+def collate(rows: list[tuple[np.ndarray, np.ndarray]], cfg: StreamConfig) -> dict:
+    """Pad `rows` of (input ids, target ids) to the batch's longest, as model-ready tensors."""
+    src = _round_up(max(len(a) for a, _ in rows), cfg.pad_to_multiple)
+    tgt = _round_up(max(len(b) for _, b in rows), cfg.pad_to_multiple)
+    input_ids = np.full((len(rows), src), cfg.pad_id, dtype=np.int64)
+    decoder_input_ids = np.full((len(rows), tgt), cfg.pad_id, dtype=np.int64)
+    labels = np.full((len(rows), tgt), -100, dtype=np.int64)
+    for i, (a, b) in enumerate(rows):
+        input_ids[i, : len(a)] = a
+        labels[i, : len(b)] = b
+        decoder_input_ids[i, 0] = cfg.decoder_start_id
+        decoder_input_ids[i, 1 : len(b)] = b[:-1]
+    if cfg.vocab_size is not None:
+        high = max(int(input_ids.max()), int(labels.max()))
+        low = min(int(input_ids.min()), int(np.where(labels < 0, 0, labels).min()))
+        if high >= cfg.vocab_size or low < 0:
+            raise ValueError(f"token id out of range [0, {cfg.vocab_size}): saw {low}..{high}")
+    lengths = np.array([len(a) for a, _ in rows])
+    return {
+        "input_ids": torch.from_numpy(input_ids),
+        "attention_mask": torch.from_numpy(np.arange(src)[None, :] < lengths[:, None]),
+        "decoder_input_ids": torch.from_numpy(decoder_input_ids),
+        "labels": torch.from_numpy(labels),
+    }
+
+
+class _ParquetCache:
+    """A few open ParquetFiles, least recently used closed first."""
+
+    def __init__(self, files: list[str], size: int = 4):
+        self.files, self.size, self.open = files, size, OrderedDict()
+
+    def read(self, unit: Unit) -> tuple[np.ndarray, ...]:
+        pf = self.open.pop(unit.file, None) or open_parquet(self.files[unit.file])
+        self.open[unit.file] = pf
+        while len(self.open) > self.size:
+            self.open.popitem(last=False)[1].close()
+        table = pf.read_row_group(unit.row_group, columns=_COLUMNS)
+        out = []
+        for name in _COLUMNS:
+            column = table.column(name).combine_chunks()
+            out += [column.offsets.to_numpy(), column.values.to_numpy(zero_copy_only=False)]
+        return tuple(out)
+
+
+class ExampleStream(IterableDataset):
+    """IterableDataset of padded batches for one rank; splits units across ranks and DataLoader workers.
+
+    `num_workers` must equal the DataLoader's (0 = read in the main process). `position` (a
+    DataPosition) makes the stream start where a previous one stopped. With `infinite`, epochs repeat
+    forever (training); otherwise one pass (validation, no shuffling needed).
+    """
+
+    def __init__(
+        self,
+        files: list[str],
+        cfg: StreamConfig,
+        rank: int = 0,
+        world_size: int = 1,
+        num_workers: int = 0,
+        infinite: bool = True,
+        position: DataPosition | None = None,
+    ):
+        super().__init__()
+        if not files:
+            raise ValueError("no Parquet files to read")
+        self.files, self.cfg, self.infinite = list(files), cfg, infinite
+        self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
+        self.readers = world_size * max(1, num_workers)
+        self.units = plan_units(self.files, self.readers)
+        self.position = position or DataPosition()
+
+    def fingerprint(self) -> dict:
+        """What a saved position depends on (shard names, not their location, so a moved corpus still
+        resumes); resuming requires an equal fingerprint."""
+        cfg = asdict(self.cfg)
+        cfg["bucket_boundaries"] = list(cfg["bucket_boundaries"])
+        names = [f.rstrip("/").rsplit("/", 1)[-1] for f in self.files]
+        return {"files": names, "units": len(self.units), "readers": self.readers, "config": cfg}
+
+    def shard_units(self, shard: int, epoch: int) -> list[Unit]:
+        """The units reader `shard` reads in `epoch`, in reading order."""
+        order = np.arange(len(self.units))
+        if self.cfg.shuffle:
+            order = rng_for(self.cfg.seed, "units", epoch).permutation(len(self.units))
+        return [self.units[i] for i in order[shard :: self.readers]]
+
+    def _rows(self, units: list[Unit]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        cache, cfg = _ParquetCache(self.files), self.cfg
+        for unit in units:
+            in_off, in_val, tg_off, tg_val = cache.read(unit)
+            for r in range(unit.start, unit.stop):
+                a, b = in_val[in_off[r] : in_off[r + 1]], tg_val[tg_off[r] : tg_off[r + 1]]
+                if len(a) and len(b):
+                    yield _truncate(a, cfg.max_input_len, cfg.eos_id), _truncate(b, cfg.max_target_len, cfg.eos_id)
+        for pf in cache.open.values():
+            pf.close()
+
+    def _shuffled(self, rows, rng: np.random.Generator):
+        size = self.cfg.shuffle_buffer
+        buffer: list = []
+        for row in rows:
+            if len(buffer) < size:
+                buffer.append(row)
+                continue
+            j = int(rng.integers(size))
+            yield buffer[j]
+            buffer[j] = row
+        for j in rng.permutation(len(buffer)):
+            yield buffer[j]
+
+    def epoch_groups(self, shard: int, epoch: int) -> Iterator[list]:
+        """Uncollated batches (lists of (input, target) arrays) of reader `shard` in `epoch`."""
+        cfg = self.cfg
+        rows = self._rows(self.shard_units(shard, epoch))
+        if cfg.shuffle:
+            rows = self._shuffled(rows, rng_for(cfg.seed, "rows", epoch, shard, self.readers))
+        buckets: dict = {}
+        for a, b in rows:
+            key = (_bucket(len(a), cfg.bucket_boundaries), _bucket(len(b), cfg.bucket_boundaries))
+            group = buckets.setdefault(key, [])
+            group.append((a, b))
+            if len(group) == cfg.batch_size:
+                yield buckets.pop(key)
+        for key in sorted(buckets):
+            yield buckets[key]
+
+    def _shard(self) -> int:
+        info = get_worker_info()
+        workers = max(1, self.num_workers)
+        worker = 0
+        if info is not None:
+            if info.num_workers != workers:
+                raise ValueError(f"ExampleStream built for {workers} workers, DataLoader has {info.num_workers}")
+            worker = info.id
+        # DataLoader asks its workers round-robin from worker 0; rotate so batch n comes from reader n % workers.
+        return self.rank * workers + (worker + self.position.consumed) % workers
+
+    def __iter__(self) -> Iterator[dict]:
+        shard = self._shard()
+        epoch, skip = self.position.shards.get(shard, (0, 0))
+        while True:
+            produced = False
+            for index, rows in enumerate(self.epoch_groups(shard, epoch)):
+                produced = True
+                if index >= skip:
+                    yield {**collate(rows, self.cfg), "shard": shard, "epoch": epoch, "index": index}
+            if not self.infinite:
+                return
+            if not produced:
+                raise RuntimeError(
+                    f"reader {shard} of {self.readers} got no examples in epoch {epoch}: "
+                    "the split has too few rows for this many ranks x workers"
+                )
+            epoch, skip = epoch + 1, 0

@@ -1,0 +1,423 @@
+"""Pretraining loop: one process, or DDP under torchrun (gloo on CPU, NCCL on GPU).
+
+The loss of a step is the sum of token losses over the *global* batch (all ranks, all accumulation
+micro-batches) divided by its label-token count, so 2 ranks x batch b take the same step as 1 rank x
+batch 2b. Checkpoints hold model, optimizer, every rank's RNG state and data position, so a resumed run
+retraces the uninterrupted one exactly; the learning rate is a pure function of the step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from train.config import ModelConfig, count_parameters, describe_parameters, padded_vocab_size, preset
+from train.data import DataPosition, ExampleStream, StreamConfig, split_files
+from train.distributed import DistContext, init_distributed
+from train.metrics import MetricsLog, format_eta
+from train.model import T5, build_model
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run (the CLI's flags); saved in checkpoints."""
+
+    data: str
+    out: str
+    model: str = "small"
+    steps: int = 10000
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 5e-4
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    schedule: str = "cosine"
+    warmup_steps: int | None = None
+    min_lr_ratio: float = 0.1
+    clip_norm: float = 1.0
+    dropout: float | None = None
+    precision: str = "auto"
+    seed: int = 0
+    num_workers: int = 1
+    shuffle_buffer: int = 2048
+    max_input_len: int = 512
+    max_target_len: int = 512
+    eval_every: int = 500
+    eval_batches: int = 50
+    save_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    resume: str | None = None
+    stop_at: int | None = None
+    export: bool = True
+    vocab_size: int | None = None
+    device: str = "auto"
+    threads: int | None = None
+    tensorboard: bool = True
+
+    def warmup(self) -> int:
+        """Warmup steps: as given, else min(1000, steps // 10)."""
+        return self.warmup_steps if self.warmup_steps is not None else min(1000, self.steps // 10)
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Multiplier of cfg.lr for optimizer step `step` (1-based): linear warmup, then the decay schedule."""
+    warmup, total = cfg.warmup(), max(1, cfg.steps)
+    if warmup and step <= warmup:
+        return step / warmup
+    if cfg.schedule == "constant":
+        return 1.0
+    if cfg.schedule == "inverse_sqrt":
+        return math.sqrt(max(1, warmup) / step)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if cfg.schedule == "linear":
+        shape = 1.0 - progress
+    elif cfg.schedule == "cosine":
+        shape = 0.5 * (1.0 + math.cos(math.pi * progress))
+    else:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}")
+    return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * shape
+
+
+def make_optimizer(model: T5, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (decay on matrices, none on norms and position-bias tables) or torch's Adafactor."""
+    decay, plain = [], []
+    for name, param in model.named_parameters():
+        (plain if param.dim() < 2 or "relative_attention_bias" in name else decay).append(param)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+    if cfg.optimizer == "adamw":
+        fused = next(model.parameters()).is_cuda
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), fused=fused)
+    if cfg.optimizer == "adafactor":
+        return torch.optim.Adafactor(groups, lr=cfg.lr)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+
+
+def autocast_for(precision: str, device: torch.device):
+    """Context manager factory for the run's precision: bf16 autocast on GPU by default, fp32 on CPU."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if precision == "fp32":
+        return contextlib.nullcontext
+    if precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    keys = ("input_ids", "attention_mask", "decoder_input_ids", "labels")
+    return {k: batch[k].to(device, non_blocking=True) for k in keys}
+
+
+def train_step(model, micro_batches, optimizer, ctx: DistContext, clip_norm: float, autocast) -> dict:
+    """One optimizer step over `micro_batches` (this rank's share of the global batch).
+
+    Gradients equal those of mean token loss over the global batch, whatever the split across ranks
+    and micro-batches. Returns this rank's loss sum, the global label/input token counts and grad norm.
+    """
+    counts = torch.tensor(
+        [sum(int((b["labels"] != -100).sum()) for b in micro_batches),
+         sum(int(b["attention_mask"].sum()) for b in micro_batches)],
+        dtype=torch.float64,
+        device=ctx.device,
+    )
+    batches = [_to(b, ctx.device) for b in micro_batches]
+    label_tokens, input_tokens = ctx.all_reduce(counts).tolist()
+    scale = ctx.world_size / max(1.0, label_tokens)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=ctx.device)
+    for i, b in enumerate(batches):
+        sync = i == len(batches) - 1 or not isinstance(model, DistributedDataParallel)
+        with contextlib.nullcontext() if sync else model.no_sync():
+            with autocast():
+                loss = model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"])
+            (loss * scale).backward()
+        loss_sum += loss.detach().double()
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm > 0 else float("inf"))
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return {"loss_sum": loss_sum, "label_tokens": label_tokens, "input_tokens": input_tokens, "grad_norm": norm}
+
+
+@torch.no_grad()
+def evaluate(model: T5, stream: ExampleStream | None, ctx: DistContext, autocast, max_batches: int) -> float | None:
+    """Mean token loss over (up to `max_batches` per rank of) the validation stream, reduced over ranks."""
+    if stream is None:
+        return None
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(2, dtype=torch.float64, device=ctx.device)
+    for i, batch in enumerate(stream):
+        if max_batches and i >= max_batches:
+            break
+        b = _to(batch, ctx.device)
+        with autocast():
+            totals[0] += model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"]).double()
+        totals[1] += (b["labels"] != -100).sum()
+    model.train(was_training)
+    loss, tokens = ctx.all_reduce(totals).tolist()
+    return loss / tokens if tokens else None
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def read_vocab(data_dir: str) -> bytes | None:
+    """Bytes of DIR/vocab/spiece.model (local or fsspec URL), or None when it does not exist."""
+    path = f"{str(data_dir).rstrip('/')}/vocab/spiece.model"
+    if "://" in path:
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(path)
+        return fs.cat_file(root) if fs.exists(root) else None
+    return Path(path).read_bytes() if Path(path).is_file() else None
+
+
+def model_config_for(cfg: TrainConfig, vocab: bytes | None) -> ModelConfig:
+    """Preset + vocabulary (spiece pieces + 100 sentinels padded to 128, or --vocab-size) + dropout override."""
+    if cfg.vocab_size is not None:
+        size = cfg.vocab_size
+    elif vocab is not None:
+        import sentencepiece as spm
+
+        size = padded_vocab_size(spm.SentencePieceProcessor(model_proto=vocab).get_piece_size())
+    else:
+        raise FileNotFoundError(f"{cfg.data}/vocab/spiece.model not found; pass --vocab-size")
+    overrides = {} if cfg.dropout is None else {"dropout_rate": cfg.dropout}
+    return preset(cfg.model, vocab_size=size, **overrides)
+
+
+class Trainer:
+    """Builds model, optimizer and streams for `cfg` (resuming if asked) and runs `fit()`."""
+
+    def __init__(self, cfg: TrainConfig, ctx: DistContext | None = None):
+        self.cfg, self.ctx = cfg, ctx or init_distributed(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.run_dir = Path(cfg.out)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        vocab = read_vocab(cfg.data)
+        self.vocab_file = self.run_dir / "spiece.model" if vocab is not None else None
+        if vocab is not None and self.ctx.main:
+            self.vocab_file.write_bytes(vocab)
+        self.model_cfg = model_config_for(cfg, vocab)
+        resume = self._find_resume()
+        payload = load_checkpoint(resume) if resume is not None else None
+        torch.manual_seed(cfg.seed * 1000 + self.ctx.rank)
+        self.model = build_model(self.model_cfg, seed=cfg.seed, device=self.ctx.device)
+        self.optimizer = make_optimizer(self.model, cfg)
+        self.step, self.tokens_seen, self.rng_states = 0, 0, None
+        self.position = DataPosition()
+        self.train_stream, self.val_stream = self._streams()
+        if payload is not None:
+            self._restore(payload, resume)
+        self.log = MetricsLog(self.run_dir, self.ctx.main, cfg.tensorboard, self.step if payload else None)
+        self.autocast = autocast_for(cfg.precision, self.ctx.device)
+        self.ddp = self.model
+        if self.ctx.world_size > 1:
+            ids = [self.ctx.device.index] if self.ctx.device.type == "cuda" else None
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
+
+    def _find_resume(self) -> Path | None:
+        if not self.cfg.resume:
+            return None
+        if self.cfg.resume != "latest":
+            return Path(self.cfg.resume)
+        found = latest_checkpoint(self.run_dir)
+        if found is None and self.ctx.main:
+            print(f"no checkpoint in {self.run_dir}; starting from scratch", flush=True)
+        return found
+
+    def _streams(self) -> tuple[ExampleStream, ExampleStream | None]:
+        cfg, ctx = self.cfg, self.ctx
+        stream_cfg = StreamConfig(
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            shuffle_buffer=cfg.shuffle_buffer,
+            max_input_len=cfg.max_input_len,
+            max_target_len=cfg.max_target_len,
+            pad_id=self.model_cfg.pad_token_id,
+            eos_id=self.model_cfg.eos_token_id,
+            decoder_start_id=self.model_cfg.decoder_start_token_id,
+            vocab_size=self.model_cfg.vocab_size,
+        )
+        train_files = split_files(cfg.data, "train")
+        if not train_files:
+            raise FileNotFoundError(f"no {cfg.data}/examples/train/part-*.parquet")
+        train = ExampleStream(train_files, stream_cfg, ctx.rank, ctx.world_size, cfg.num_workers)
+        val_files = split_files(cfg.data, "validation")
+        val_cfg = dataclasses.replace(stream_cfg, shuffle=False)
+        val = ExampleStream(val_files, val_cfg, ctx.rank, ctx.world_size, 0, infinite=False) if val_files else None
+        return train, val
+
+    def _restore(self, payload: dict, path: Path) -> None:
+        if payload.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{path}: unknown checkpoint format {payload.get('format')}")
+        if ModelConfig.from_dict(payload["model_config"]) != self.model_cfg:
+            raise ValueError(f"{path}: checkpoint model config differs from this run's ({self.cfg.model})")
+        data = payload["data"]
+        if data["fingerprint"] != self.train_stream.fingerprint() or len(data["positions"]) != self.ctx.world_size:
+            raise ValueError(
+                f"{path}: data stream differs (files, batch size, seed, ranks or workers changed); "
+                "resume with the same --data, --batch-size, --seed, --num-workers and process count"
+            )
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.step, self.tokens_seen = int(payload["step"]), int(payload["tokens_seen"])
+        self.position = DataPosition.from_state(data["positions"][self.ctx.rank])
+        self.train_stream.position = DataPosition.from_state(data["positions"][self.ctx.rank])
+        self.rng_states = payload["rng"]
+        if self.ctx.main:
+            print(f"resumed from {path} at step {self.step}", flush=True)
+
+    def save(self) -> None:
+        """Checkpoint the current step (collective: every rank must call it)."""
+        positions = self.ctx.gather(self.position.state_dict())
+        rngs = self.ctx.gather(_rng_state(self.ctx.device))
+        if self.ctx.main:
+            payload = {
+                "format": CHECKPOINT_FORMAT,
+                "step": self.step,
+                "tokens_seen": self.tokens_seen,
+                "model_config": self.model_cfg.to_dict(),
+                "train_config": dataclasses.asdict(self.cfg),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "rng": rngs,
+                "data": {"fingerprint": self.train_stream.fingerprint(), "positions": positions},
+            }
+            path = save_checkpoint(self.run_dir, self.step, payload, self.cfg.keep_checkpoints)
+            self.log.say(f"saved checkpoint {path}")
+
+    def validate(self) -> float | None:
+        """Validation loss now (collective); logged to metrics.jsonl."""
+        loss = evaluate(self.model, self.val_stream, self.ctx, self.autocast, self.cfg.eval_batches)
+        if loss is not None:
+            self.log.write({"step": self.step, "val_loss": loss})
+            self.log.say(f"step {self.step} | val_loss {loss:.4f}")
+        return loss
+
+    def export(self) -> Path | None:
+        """Write RUN/hf (rank 0)."""
+        if not self.ctx.main:
+            return None
+        from train.export import export_hf
+
+        out = export_hf(self.model.state_dict(), self.model_cfg, self.run_dir / "hf", self.vocab_file)
+        self.log.say(f"exported {out}")
+        return out
+
+    def _announce(self) -> None:
+        n = self.model.num_parameters()
+        assert n == count_parameters(self.model_cfg)
+        c = self.model_cfg
+        self.log.say(
+            f"model {self.cfg.model}: {describe_parameters(n)} parameters | vocab {c.vocab_size} | d_model {c.d_model} "
+            f"| layers {c.num_layers}/{c.num_decoder_layers} | {self.ctx.world_size} process(es) on {self.ctx.device}"
+        )
+        if self.ctx.main:
+            info = {"model": c.to_dict(), "train": dataclasses.asdict(self.cfg), "parameters": n}
+            (self.run_dir / "config.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    def fit(self) -> dict:
+        """Train to cfg.steps (or cfg.stop_at), validating, checkpointing and finally exporting."""
+        cfg, ctx = self.cfg, self.ctx
+        self._announce()
+        loader = DataLoader(
+            self.train_stream, batch_size=None, num_workers=cfg.num_workers, generator=torch.Generator(),
+            pin_memory=ctx.device.type == "cuda", prefetch_factor=4 if cfg.num_workers else None,
+        )
+        batches = iter(loader)
+        if self.rng_states is not None:
+            _set_rng_state(self.rng_states[ctx.rank], ctx.device)
+        target = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
+        summary = {"start_step": self.step, "val_loss_initial": None, "val_loss": None, "train_loss": None}
+        if self.step == 0 and cfg.eval_every:
+            summary["val_loss_initial"] = summary["val_loss"] = self.validate()
+        window = {"loss": torch.zeros((), dtype=torch.float64, device=ctx.device), "labels": 0.0, "tokens": 0.0, "time": 0.0}
+        started, start_step, last_saved = time.time(), self.step, None
+        self.model.train()
+        while self.step < target:
+            tick = time.time()
+            micro = [next(batches) for _ in range(cfg.grad_accum)]
+            for batch in micro:
+                self.position.advance(batch)
+            lr = cfg.lr * lr_factor(self.step + 1, cfg)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            stats = train_step(self.ddp, micro, self.optimizer, ctx, cfg.clip_norm, self.autocast)
+            self.step += 1
+            self.tokens_seen += int(stats["label_tokens"] + stats["input_tokens"])
+            window["loss"] += stats["loss_sum"]
+            window["labels"] += stats["label_tokens"]
+            window["tokens"] += stats["label_tokens"] + stats["input_tokens"]
+            window["time"] += time.time() - tick
+            if self.step % cfg.log_every == 0 or self.step == target:
+                summary["train_loss"] = self._log_progress(window, lr, float(stats["grad_norm"]), started, start_step, target)
+            if cfg.eval_every and self.step % cfg.eval_every == 0:
+                summary["val_loss"] = self.validate()
+            if cfg.save_every and self.step % cfg.save_every == 0:
+                self.save()
+                last_saved = self.step
+        del batches
+        if last_saved != self.step:
+            self.save()
+        if self.step >= cfg.steps:
+            if cfg.eval_every and self.step % cfg.eval_every:
+                summary["val_loss"] = self.validate()
+            if cfg.export:
+                summary["export"] = str(self.export())
+        self.log.close()
+        summary.update(step=self.step, tokens_seen=self.tokens_seen, parameters=self.model.num_parameters())
+        return summary
+
+    def _log_progress(self, window: dict, lr: float, grad_norm: float, started: float, start_step: int, target: int):
+        loss = float(self.ctx.all_reduce(window["loss"].clone())) / max(1.0, window["labels"])
+        rate = window["tokens"] / max(1e-9, window["time"])
+        done = self.step - start_step
+        eta = (time.time() - started) / max(1, done) * (target - self.step)
+        record = {"step": self.step, "loss": loss, "lr": lr, "tokens_per_s": rate, "grad_norm": grad_norm,
+                  "tokens_seen": self.tokens_seen, "elapsed_s": time.time() - started}
+        self.log.write(record)
+        self.log.say(
+            f"step {self.step}/{self.cfg.steps} | loss {loss:.4f} | {rate:,.0f} tok/s | lr {lr:.2e} "
+            f"| grad {grad_norm:.2f} | eta {format_eta(eta)}"
+        )
+        window["loss"].zero_()
+        window["labels"] = window["tokens"] = window["time"] = 0.0
+        return loss
+
+
+def run(cfg: TrainConfig) -> dict:
+    """Train per `cfg` in this process (joining a torchrun job if launched by one); returns the summary."""
+    ctx = init_distributed(cfg.device)
+    try:
+        return Trainer(cfg, ctx).fit()
+    finally:
+        if ctx.world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
