@@ -123,3 +123,73 @@ def test_rebuild_with_other_worker_settings_is_byte_identical(sample, tmp_path):
 def test_existing_build_is_not_overwritten_without_flag(sample, tmp_path):
     tmp, _ = sample
     assert build(tmp / "raw", tmp / "out", tmp_path) == 2
+
+
+def _doc_name(row: dict) -> str:
+    """The generator's name for a document: source, plus '#line N' / '#row N' inside JSONL/Parquet."""
+    locator = (row["locator"] or "").split(" id=")[0]
+    return row["source"] + (f"#{locator}" if locator else "")
+
+
+def test_planted_duplicates_precision_and_recall(sample):
+    """Pairs of documents put in one cluster vs the generator's planted exact and near duplicates."""
+    from itertools import combinations
+
+    from pipelines.sample_corpus import key_text_jaccard
+
+    tmp, truth = sample
+    cluster_of = {}
+    for row in table(tmp / "out", "documents").select(["source", "locator", "cluster_id"]).to_pylist():
+        cluster_of[_doc_name(row)] = row["cluster_id"]
+    for row in table(tmp / "out", "duplicates").to_pylist():
+        name = row["source"]  # duplicates rows carry no locator: planted copies are whole files
+        cluster_of[name] = row["cluster_id"]
+    members: dict[str, list[str]] = {}
+    for name, cluster in cluster_of.items():
+        members.setdefault(cluster, []).append(name)
+    predicted = {frozenset(p) for names in members.values() for p in combinations(sorted(names), 2)}
+    expected = {frozenset(p) for group in truth.exact_groups for p in combinations(group, 2)}
+    # near pairs count as duplicates when their exact key-text Jaccard reaches the default threshold
+    expected |= {frozenset((a, b)) for a, b, j in truth.near_pairs if j >= 0.8}
+    assert all(key_text_jaccard(truth.texts[a], truth.texts[b]) < 0.8 for a, b, _ in truth.far_pairs)
+    assert expected, "the sample corpus must plant duplicates"
+    hits = len(predicted & expected)
+    precision = hits / len(predicted) if predicted else 1.0
+    recall = hits / len(expected)
+    assert precision >= 0.99, sorted(map(sorted, predicted - expected))
+    assert recall >= 0.97, sorted(map(sorted, expected - predicted))
+
+
+def test_junk_is_filtered_and_nothing_else(sample):
+    tmp, truth = sample
+    filtered = table(tmp / "out", "filtered").to_pylist()
+    assert sorted(r["source"] for r in filtered) == sorted(truth.junk)
+    assert all(r["reason"] and r["value"] is not None for r in filtered)
+
+
+def test_examples_meet_the_masking_contract(sample):
+    tmp, _ = sample
+    manifest = json.loads((tmp / "out" / "manifest.json").read_text())
+    c, ex_cfg = manifest["counters"], manifest["config"]["examples"]
+    ratio = c["examples.masked_tokens"] / c["examples.infilling_tokens"]
+    assert abs(ratio - ex_cfg["noise_density"]) <= 0.005
+    mean_span = c["examples.masked_tokens"] / c["examples.noise_spans"]
+    import math
+
+    lam = ex_cfg["mean_span"]
+    expected_mean = lam + math.exp(-lam)  # E[max(1, Poisson(lam))]
+    assert abs(mean_span - expected_mean) <= 0.3
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(tmp / "out" / "vocab" / "spiece.model"))
+    vocab_total = sp.get_piece_size() + ex_cfg["num_sentinels"]
+    rows = 0
+    for split in ("train", "validation"):
+        t = table(tmp / "out", f"examples/{split}")
+        rows += t.num_rows
+        for r in t.select(["task", "input_ids", "target_ids"]).to_pylist():
+            assert len(r["input_ids"]) <= ex_cfg["input_length"]
+            assert r["input_ids"][-1] == 1 and r["target_ids"][-1] == 1  # EOS
+            assert all(0 <= i < vocab_total for i in r["input_ids"] + r["target_ids"])
+    assert rows == c["examples.rows.train"] + c.get("examples.rows.validation", 0) > 0
+    assert table(tmp / "out", "examples/validation").num_rows > 0
