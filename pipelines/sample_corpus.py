@@ -121,83 +121,111 @@ def _punctuation_noise(text: str, rng: np.random.Generator, n: int) -> str:
     return ad + "\n" + "\n".join(lines)
 
 
-def generate(docs: int = 60, seed: int = 7) -> tuple[dict[str, bytes], SampleTruth]:
-    """Build the sample corpus in memory: (file name -> bytes, truth). Deterministic in (docs, seed)."""
-    writer, truth, files = _Writer(seed), SampleTruth(), {}
-    base_count = max(8, docs)
-    bases = [writer.novel(_rng(seed, "novel", i), chapters=int(_rng(seed, "len", i).integers(3, 7))) for i in range(base_count)]
-    jsonl_rows: list[tuple[str, str]] = []
-    parquet_rows: list[dict] = []
+class _Planter:
+    """Accumulates the corpus files and the truth about them, one kind of planted record at a time."""
 
-    def add_txt(name: str, text: str, encoding: str = "utf-8", crlf: bool = False) -> str:
-        data = text.replace("\n", "\r\n") if crlf else text
-        files[name] = data.encode(encoding)
-        truth.texts[name] = text
+    #: JSONL lines that must be rejected, inserted at these 1-based line numbers.
+    BAD_JSONL = {2: ('{"id": "broken", "text": "未闭合的', "malformed_json"),
+                 4: ('{"id": "number", "text": 42}', "text_not_string")}
+
+    def __init__(self, seed: int):
+        self.seed, self.writer = seed, _Writer(seed)
+        self.truth, self.files = SampleTruth(), {}
+        self.jsonl_texts: list[tuple[str, str]] = []
+        self.parquet_rows: list[dict] = []
+
+    def txt(self, name: str, text: str, encoding: str = "utf-8", crlf: bool = False) -> str:
+        self.files[name] = (text.replace("\n", "\r\n") if crlf else text).encode(encoding)
+        self.truth.texts[name] = text
         return name
 
-    for i, text in enumerate(bases):
-        if i % 10 == 3:
-            jsonl_rows.append((f"novel{i:03d}", text))
-            truth.unique.append(f"novels.jsonl#line {len(jsonl_rows)}")
-            truth.texts[f"novels.jsonl#line {len(jsonl_rows)}"] = text
-        elif i % 10 == 7:
-            parquet_rows.append({"id": f"novel{i:03d}", "title": f"novel{i:03d}", "text": text})
-            name = f"novels.parquet#row {len(parquet_rows)}"
-            truth.unique.append(name)
-            truth.texts[name] = text
-        else:
-            truth.unique.append(add_txt(f"novel{i:03d}.txt", text, crlf=(i % 7 == 5)))
-    truth.unique.append(add_txt("gb18030-novel.txt", writer.novel(_rng(seed, "gb"), 3), "gb18030"))
-    truth.unique.append(add_txt("utf16-novel.txt", writer.novel(_rng(seed, "u16"), 3), "utf-16"))
-    truth.unique.append(add_txt("bom-novel.txt", writer.novel(_rng(seed, "bom"), 3), "utf-8-sig"))
-    import opencc  # traditional text for the Big5 file
+    def originals(self, bases: list[str]) -> None:
+        """Each base novel once: most as .txt (some CRLF), every 10th+3 in JSONL, every 10th+7 in Parquet."""
+        for i, text in enumerate(bases):
+            if i % 10 == 3:
+                self.jsonl_texts.append((f"novel{i:03d}", text))
+            elif i % 10 == 7:
+                self.parquet_rows.append({"id": f"novel{i:03d}", "title": f"novel{i:03d}", "text": text})
+                name = f"novels.parquet#row {len(self.parquet_rows)}"
+                self.truth.unique.append(name)
+                self.truth.texts[name] = text
+            else:
+                self.truth.unique.append(self.txt(f"novel{i:03d}.txt", text, crlf=(i % 7 == 5)))
 
-    trad = opencc.OpenCC("s2t").convert(writer.novel(_rng(seed, "big5"), 3))
-    trad = trad.encode("big5", errors="ignore").decode("big5")  # Big5 lacks some traditional forms
-    truth.unique.append(add_txt("big5-novel.txt", trad, "big5", crlf=True))
+    def encodings(self) -> None:
+        w, seed, unique = self.writer, self.seed, self.truth.unique
+        unique.append(self.txt("gb18030-novel.txt", w.novel(_rng(seed, "gb"), 3), "gb18030"))
+        unique.append(self.txt("utf16-novel.txt", w.novel(_rng(seed, "u16"), 3), "utf-16"))
+        unique.append(self.txt("bom-novel.txt", w.novel(_rng(seed, "bom"), 3), "utf-8-sig"))
+        import opencc  # traditional text for the Big5 file
 
-    # Exact duplicates: the same text again as another .txt and as a .txt.gz.
-    for i in (0, 4):
-        files[f"reupload-{i:03d}.txt.gz"] = gzip.compress(bases[i].encode(), mtime=0)
-        truth.exact_groups.append([f"novel{i:03d}.txt", add_txt(f"copy-of-novel{i:03d}.txt", bases[i]), f"reupload-{i:03d}.txt.gz"])
-    # Near duplicates (must merge) and far variants (must not).
-    for j, i in enumerate(range(1, len(bases), 5)):
-        if i % 10 == 3:
-            continue
-        rng = _rng(seed, "near", i)
-        variant = _punctuation_noise(_edit_sentences(bases[i], rng, writer, 0.02), rng, j) if j % 2 else _edit_sentences(bases[i], rng, writer, 0.03)
-        name = add_txt(f"edition-{i:03d}.txt", variant)
-        truth.near_pairs.append((f"novel{i:03d}.txt", name, key_text_jaccard(bases[i], variant)))
-        far = _edit_sentences(bases[i], _rng(seed, "far", i), writer, 0.6)
-        fname = add_txt(f"rewrite-{i:03d}.txt", far)
-        truth.far_pairs.append((f"novel{i:03d}.txt", fname, key_text_jaccard(bases[i], far)))
-    # Junk the quality filters must drop.
-    rng = _rng(seed, "junk")
-    truth.junk.append(add_txt("junk-repeated.txt", "点击下载本站客户端，阅读更流畅。\n" * 200))
-    truth.junk.append(add_txt("junk-ads.txt", "\n".join(a.format(n=k) for k in range(30) for a in _ADS)))
-    symbols = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789#$%&*+=<>~^|"))
-    truth.junk.append(add_txt("junk-random.txt", "\n".join("".join(rng.choice(symbols, 60)) for _ in range(80))))
-    truth.junk.append(add_txt("junk-short.txt", "第一章\n完。\n"))
-    # Dirty inputs that ingest must reject, each with its reason.
-    files["empty.txt"] = b""
-    truth.bad_inputs["empty.txt"] = "empty"
-    files["binary.txt"] = bytes(_rng(seed, "bin").integers(0, 256, size=4096, dtype=np.uint8)) + b"\x00" * 64
-    truth.bad_inputs["binary.txt"] = "binary"
-    whole = gzip.compress(bases[1].encode(), mtime=0)
-    files["truncated.txt.gz"] = whole[: len(whole) // 2]
-    truth.bad_inputs["truncated.txt.gz"] = "truncated_gzip"
-    lines = [json.dumps({"id": k, "title": k, "text": t}, ensure_ascii=False) for k, t in jsonl_rows]
-    lines.insert(1, '{"id": "broken", "text": "未闭合的')
-    lines.insert(3, json.dumps({"id": "number", "text": 42}))
-    files["novels.jsonl"] = ("\n".join(lines) + "\n").encode()
-    files["novels.parquet"] = _parquet_bytes(parquet_rows)
-    truth.bad_inputs["novels.jsonl#line 2"] = "malformed_json"
-    truth.bad_inputs["novels.jsonl#line 4"] = "text_not_string"
-    # Renumber jsonl truth lines after the two inserted bad lines.
-    renumber = {f"novels.jsonl#line {n}": f"novels.jsonl#line {n + (1 if n >= 2 else 0) + (1 if n >= 3 else 0)}" for n in range(1, len(jsonl_rows) + 1)}
-    truth.unique = [renumber.get(u, u) for u in truth.unique]
-    truth.texts = {renumber.get(k, k): v for k, v in truth.texts.items()}
-    return files, truth
+        trad = opencc.OpenCC("s2t").convert(w.novel(_rng(seed, "big5"), 3))
+        trad = trad.encode("big5", errors="ignore").decode("big5")  # Big5 lacks some traditional forms
+        unique.append(self.txt("big5-novel.txt", trad, "big5", crlf=True))
+
+    def duplicates(self, bases: list[str]) -> None:
+        """Exact copies (another .txt, a .txt.gz), near duplicates that must merge, far rewrites that must not."""
+        for i in (0, 4):
+            self.files[f"reupload-{i:03d}.txt.gz"] = gzip.compress(bases[i].encode(), mtime=0)
+            copy = self.txt(f"copy-of-novel{i:03d}.txt", bases[i])
+            self.truth.exact_groups.append([f"novel{i:03d}.txt", copy, f"reupload-{i:03d}.txt.gz"])
+        for j, i in enumerate(range(1, len(bases), 5)):
+            rng = _rng(self.seed, "near", i)
+            if j % 2:
+                variant = _punctuation_noise(_edit_sentences(bases[i], rng, self.writer, 0.02), rng, j)
+            else:
+                variant = _edit_sentences(bases[i], rng, self.writer, 0.03)
+            near = self.txt(f"edition-{i:03d}.txt", variant)
+            self.truth.near_pairs.append((f"novel{i:03d}.txt", near, key_text_jaccard(bases[i], variant)))
+            far_text = _edit_sentences(bases[i], _rng(self.seed, "far", i), self.writer, 0.6)
+            far = self.txt(f"rewrite-{i:03d}.txt", far_text)
+            self.truth.far_pairs.append((f"novel{i:03d}.txt", far, key_text_jaccard(bases[i], far_text)))
+
+    def junk(self) -> None:
+        """Documents the quality filters must drop."""
+        rng, junk = _rng(self.seed, "junk"), self.truth.junk
+        junk.append(self.txt("junk-repeated.txt", "点击下载本站客户端，阅读更流畅。\n" * 200))
+        junk.append(self.txt("junk-ads.txt", "\n".join(a.format(n=k) for k in range(30) for a in _ADS)))
+        symbols = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789#$%&*+=<>~^|"))
+        junk.append(self.txt("junk-random.txt", "\n".join("".join(rng.choice(symbols, 60)) for _ in range(80))))
+        junk.append(self.txt("junk-short.txt", "第一章\n完。\n"))
+
+    def bad_inputs(self, some_text: str) -> None:
+        """Dirty inputs ingest must reject, each with its reason; also writes the JSONL and Parquet files."""
+        bad = self.truth.bad_inputs
+        self.files["empty.txt"], bad["empty.txt"] = b"", "empty"
+        noise = bytes(_rng(self.seed, "bin").integers(0, 256, size=4096, dtype=np.uint8))
+        self.files["binary.txt"], bad["binary.txt"] = noise + b"\x00" * 64, "binary"
+        whole = gzip.compress(some_text.encode(), mtime=0)
+        self.files["truncated.txt.gz"], bad["truncated.txt.gz"] = whole[: len(whole) // 2], "truncated_gzip"
+        good = iter(self.jsonl_texts)
+        lines: list[str] = []
+        while len(lines) < len(self.jsonl_texts) + len(self.BAD_JSONL):
+            number = len(lines) + 1
+            if number in self.BAD_JSONL:
+                line, reason = self.BAD_JSONL[number]
+                bad[f"novels.jsonl#line {number}"] = reason
+            else:
+                key, text = next(good)
+                line = json.dumps({"id": key, "title": key, "text": text}, ensure_ascii=False)
+                self.truth.unique.append(f"novels.jsonl#line {number}")
+                self.truth.texts[f"novels.jsonl#line {number}"] = text
+            lines.append(line)
+        self.files["novels.jsonl"] = ("\n".join(lines) + "\n").encode()
+        self.files["novels.parquet"] = _parquet_bytes(self.parquet_rows)
+
+
+def generate(docs: int = 60, seed: int = 7) -> tuple[dict[str, bytes], SampleTruth]:
+    """Build the sample corpus in memory: (file name -> bytes, truth). Deterministic in (docs, seed)."""
+    planter = _Planter(seed)
+    bases = [planter.writer.novel(_rng(seed, "novel", i), chapters=int(_rng(seed, "len", i).integers(3, 7)))
+             for i in range(max(8, docs))]
+    planter.originals(bases)
+    planter.encodings()
+    planter.duplicates(bases)
+    planter.junk()
+    planter.bad_inputs(bases[1])
+    return planter.files, planter.truth
 
 
 def write_sample_corpus(directory: str, docs: int = 60, seed: int = 7) -> SampleTruth:
