@@ -198,15 +198,15 @@ class _Planter:
         self.files["binary.txt"], bad["binary.txt"] = noise + b"\x00" * 64, "binary"
         whole = gzip.compress(some_text.encode(), mtime=0)
         self.files["truncated.txt.gz"], bad["truncated.txt.gz"] = whole[: len(whole) // 2], "truncated_gzip"
-        good = iter(self.jsonl_texts)
+        good, pending = list(self.jsonl_texts), sorted(self.BAD_JSONL.items())
         lines: list[str] = []
-        while len(lines) < len(self.jsonl_texts) + len(self.BAD_JSONL):
+        while good or pending:
             number = len(lines) + 1
-            if number in self.BAD_JSONL:
-                line, reason = self.BAD_JSONL[number]
+            if pending and (pending[0][0] == number or not good):
+                line, reason = pending.pop(0)[1]
                 bad[f"novels.jsonl#line {number}"] = reason
             else:
-                key, text = next(good)
+                key, text = good.pop(0)
                 line = json.dumps({"id": key, "title": key, "text": text}, ensure_ascii=False)
                 self.truth.unique.append(f"novels.jsonl#line {number}")
                 self.truth.texts[f"novels.jsonl#line {number}"] = text
