@@ -72,6 +72,7 @@ FILTERED = TableSpec(
         [
             pa.field("doc_id", pa.string(), nullable=False),
             pa.field("source", pa.string()),
+            pa.field("locator", pa.string()),  # record inside the source ("" for a whole file)
             pa.field("title", pa.string()),
             pa.field("reason", pa.string()),  # filter code, e.g. "min_length", "han_ratio"
             pa.field("value", pa.float64()),  # the measured value that tripped the filter
@@ -89,6 +90,7 @@ DUPLICATES = TableSpec(
         [
             pa.field("doc_id", pa.string(), nullable=False),
             pa.field("source", pa.string()),
+            pa.field("locator", pa.string()),  # record inside the source: tells apart copies sharing a doc_id
             pa.field("title", pa.string()),
             pa.field("kind", pa.string()),  # "exact" or "near"
             pa.field("cluster_id", pa.string()),

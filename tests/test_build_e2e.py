@@ -142,8 +142,7 @@ def test_planted_duplicates_precision_and_recall(sample):
     for row in table(tmp / "out", "documents").select(["source", "locator", "cluster_id"]).to_pylist():
         cluster_of[_doc_name(row)] = row["cluster_id"]
     for row in table(tmp / "out", "duplicates").to_pylist():
-        name = row["source"]  # duplicates rows carry no locator: planted copies are whole files
-        cluster_of[name] = row["cluster_id"]
+        cluster_of[_doc_name(row)] = row["cluster_id"]
     members: dict[str, list[str]] = {}
     for name, cluster in cluster_of.items():
         members.setdefault(cluster, []).append(name)
@@ -163,7 +162,7 @@ def test_planted_duplicates_precision_and_recall(sample):
 def test_junk_is_filtered_and_nothing_else(sample):
     tmp, truth = sample
     filtered = table(tmp / "out", "filtered").to_pylist()
-    assert sorted(r["source"] for r in filtered) == sorted(truth.junk)
+    assert sorted(_doc_name(r) for r in filtered) == sorted(truth.junk)
     assert all(r["reason"] and r["value"] is not None for r in filtered)
 
 

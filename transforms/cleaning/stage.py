@@ -2,7 +2,7 @@
 
     result = docs | CleanDocuments(cfg.clean, cfg.filter)
     result.kept        # document dicts, text cleaned, char_length and han_chars set
-    result.filtered    # FILTERED rows (doc_id, source, title, reason, value, threshold, char_length, raw_char_length)
+    result.filtered    # FILTERED rows (doc_id, source, locator, title, reason, value, threshold, char_length, raw_char_length)
     result[STATS]      # (counter name, n): clean.docs_in, clean.hits.<rule>, clean.chars_removed.<rule>,
                        # filter.filtered.<reason>, filter.kept
 """
@@ -31,6 +31,7 @@ def filtered_row(doc: dict[str, Any], verdict: FilterVerdict, cleaned_text: str)
     row = {
         "doc_id": doc["doc_id"],
         "source": doc.get("source"),
+        "locator": doc.get("locator"),
         "title": doc.get("title"),
         "reason": verdict.reason,
         "value": float(verdict.value),

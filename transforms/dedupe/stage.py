@@ -140,6 +140,7 @@ def duplicate_row(doc: dict, decision: dict, kind: str, similarity) -> dict:
     row = {
         "doc_id": doc["doc_id"],
         "source": doc.get("source"),
+        "locator": doc.get("locator"),
         "title": doc.get("title"),
         "kind": kind,
         "cluster_id": decision["cluster_id"],
