@@ -6,7 +6,9 @@ Runs, on the same machine in the same run:
   builds at 1x/2x/4x input and with 1 vs 2 workers (figures: see that module);
 * bench.bench_minhash — project MinHash vs datasketch (speed ratio, Jaccard error of both);
 * bench.bench_clean, bench.bench_examples — cleaning, segmentation, tokenization + masking rates;
-* bench.bench_train — T5 training tokens/s vs transformers' T5 (and GPU MFU when there is a GPU).
+* bench.bench_train — T5 training tokens/s vs transformers' T5 (and GPU MFU when there is a GPU);
+* bench.bench_scale — whole builds at 1x/2x/4x/8x band-permuted copies of the novels (memory and rate
+  as the input grows); ``--only stress`` runs the 8x build N times (identity and one manifest hash).
 
 Every figure is the median of ``--repeats`` runs (default 3); results.json keeps every run next to
 the median, with the machine (CPU, cores, memory, load average) and package versions. bench_train is
@@ -30,13 +32,19 @@ from bench import report
 from bench.common import combine_runs, machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("pipeline", "minhash", "clean", "examples", "train")
+SECTIONS = ("pipeline", "minhash", "clean", "examples", "train", "scale", "stress")
+#: What `make bench` runs; `stress` (N large builds in a row) is asked for by name: --only stress.
+DEFAULT_SECTIONS = ("pipeline", "minhash", "clean", "examples", "train", "scale")
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=3, help="repeats per figure (median reported; default 3)")
-    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS),
+                   help=f"comma-separated subset of {','.join(SECTIONS)} (default: all but stress)")
+    p.add_argument("--scale-sizes", default="1,2,4,8", help="scale: band-permuted copies of the novels per build")
+    p.add_argument("--stress-runs", type=int, default=5, help="stress: how many builds in a row")
+    p.add_argument("--stress-copies", type=int, default=8, help="stress: copies of the novels per build")
     p.add_argument("--pipeline-sections", default="vocab,stages,builds", help="parts of the pipeline bench")
     p.add_argument("--groups", type=int, default=4, help="novels cut into this many equal groups; size 1x = one group")
     p.add_argument("--sizes", default="1,2,4", help="build input sizes, in groups")
@@ -108,6 +116,14 @@ def run_sections(a) -> tuple[dict, dict]:
             from bench import bench_train
 
             figures[name] = _quiet(bench_train.main, [])
+        elif name == "scale":
+            from bench import bench_scale
+
+            figures[name] = bench_scale.main(["scale", "--sizes", a.scale_sizes])
+        elif name == "stress":
+            from bench import bench_scale
+
+            figures[name] = bench_scale.main(["stress", "--runs", str(a.stress_runs), "--copies", str(a.stress_copies)])
         timing[name] = {"seconds": time.perf_counter() - t0, "load_1min_start": load0,
                         "load_1min_end": os.getloadavg()[0]}
         print(f"[bench] {name}: {timing[name]['seconds']:.0f} s (load {load0:.2f} -> {timing[name]['load_1min_end']:.2f})",

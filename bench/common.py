@@ -140,7 +140,8 @@ def run_measured(cmd: list[str], interval: float = 0.1, env: dict | None = None,
     The tree (the command and every descendant, e.g. the FnApiRunner's SDK worker processes) is
     sampled every `interval` seconds with psutil: ``peak_tree_rss_mb`` is the largest sum of RSS over
     the tree at one sample, ``peak_process_rss_mb`` the largest single process, ``peak_root_rss_mb``
-    and ``root_cpu_s`` those of the command's own process (sampled). CPU is the larger of
+    and ``root_cpu_s`` those of the command's own process (sampled), ``peak_child_rss_mb`` the largest
+    descendant (for a local build: the largest SDK worker process). CPU is the larger of
     getrusage(RUSAGE_CHILDREN) before/after (exact for every descendant that was waited for) and
     the sum of the last sampled CPU times per process (covers any that were not).
     """
@@ -153,7 +154,7 @@ def run_measured(cmd: list[str], interval: float = 0.1, env: dict | None = None,
     reader = threading.Thread(target=lambda: output.append(proc.stdout.read()), daemon=True)
     reader.start()
     cpu: dict[int, float] = {}
-    peak_tree = peak_proc = peak_root = 0
+    peak_tree = peak_proc = peak_root = peak_child = 0
     while proc.poll() is None:
         total = 0
         try:
@@ -171,6 +172,8 @@ def run_measured(cmd: list[str], interval: float = 0.1, env: dict | None = None,
             peak_proc = max(peak_proc, rss)
             if member.pid == proc.pid:
                 peak_root = max(peak_root, rss)
+            else:
+                peak_child = max(peak_child, rss)
         peak_tree = max(peak_tree, total)
         time.sleep(interval)
     wall = time.perf_counter() - w0
@@ -186,6 +189,7 @@ def run_measured(cmd: list[str], interval: float = 0.1, env: dict | None = None,
         "peak_tree_rss_mb": peak_tree / 1e6,
         "peak_process_rss_mb": peak_proc / 1e6,
         "peak_root_rss_mb": peak_root / 1e6,
+        "peak_child_rss_mb": peak_child / 1e6,
         "output_tail": b"".join(output).decode("utf-8", "replace")[-3000:],
     }
 

@@ -125,9 +125,33 @@ def _sub_rows(figures: dict) -> list[tuple]:
     return rows
 
 
+def _scale_rows(figures: dict) -> list[tuple]:
+    rows = []
+    sc = figures.get("scale") or {}
+    for k, r in sorted((sc.get("runs") or {}).items(), key=lambda kv: int(kv[0])):
+        rows.append(("scale", f"{k}x build ({_f(r['input_mb'], 0)} MB, 2 workers)", f"{_f(r['seconds'], 1)} s",
+                     f"{_f(r['mb_per_s_per_core'])} MB/s per core",
+                     f"peak RSS worker {_f(r['peak_worker_rss_mb'], 0)} / runner {_f(r['peak_runner_rss_mb'], 0)} / "
+                     f"tree {_f(r['peak_tree_rss_mb'], 0)} MB"))
+    if sc.get("runs"):
+        top = max(int(k) for k in sc["runs"])
+        rows.append(("scale", f"largest worker RSS {top}x / 1x; tree RSS 4x / 1x",
+                     f"{_f(sc.get(f'{top}x_worker_rss_ratio'))} / {_f(sc.get('4x_tree_rss_ratio'))}",
+                     f"marginal 1x->4x {_f(sc.get('marginal_mb_per_s_per_core_1x_4x'))} MB/s per core",
+                     f"vocab training: 1x build {_f((sc.get('vocab') or {}).get('build_with_vocab_training_s'), 0)} s with, "
+                     f"{_f((sc.get('vocab') or {}).get('build_without_vocab_training_s'), 0)} s without"))
+    st = figures.get("stress") or {}
+    if st.get("runs"):
+        held = sum(1 for r in st["runs"] if (r.get("accounting") or {}).get("holds"))
+        rows.append(("stress", f"{len(st['runs'])} builds in a row", f"{held}/{len(st['runs'])} held",
+                     f"{st.get('distinct_manifests')} distinct manifest(s)",
+                     f"peak tree RSS {_f(max(r['peak_tree_rss_mb'] for r in st['runs']), 0)} MB"))
+    return rows
+
+
 def table_rows(figures: dict) -> list[tuple]:
     """(section, figure, median, compared with, note) rows, in print order."""
-    return _pipeline_rows(figures.get("pipeline") or {}) + _sub_rows(figures)
+    return _pipeline_rows(figures.get("pipeline") or {}) + _sub_rows(figures) + _scale_rows(figures)
 
 
 def render_table(rows: list[tuple]) -> str:
