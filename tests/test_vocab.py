@@ -232,3 +232,15 @@ def test_ids_identical_to_transformers_t5_tokenizer(sampled, tmp_path, monkeypat
     pieces += [(f"<extra_id_{i}>", 0.0) for i in range(99, -1, -1)]
     hf.backend_tokenizer.model = Unigram(pieces, unk_id=2, byte_fallback=True)
     assert [hf(t)["input_ids"] for t in texts] == ours
+
+
+def test_sample_prefilter_keeps_the_exact_smallest_keys_and_about_twice_the_sample():
+    from transforms.vocab import sample_key, sample_threshold
+
+    segments = [{"doc_id": f"d{i // 7}", "segment_index": i % 7} for i in range(20000)]
+    keys = sorted(sample_key(3, s) for s in segments)
+    assert sample_threshold(len(keys), 10000) == 1 << 64  # small corpus: everything passes
+    bound = sample_threshold(len(keys), 500)
+    passed = [k for k in keys if k[0] < bound]
+    assert 500 <= len(passed) <= 1500  # ~2x the sample travels, not the corpus
+    assert passed[:500] == keys[:500]

@@ -130,6 +130,23 @@ def sample_key(seed: int, segment: dict) -> tuple[int, str, int]:
     return stable_int(seed, "vocab", doc_id, index), doc_id, index
 
 
+#: The pre-filter lets through about this many times the sample, so the exact smallest keys survive it.
+SAMPLE_MARGIN = 2.0
+
+
+def sample_threshold(total: int, sample_segments: int, margin: float = SAMPLE_MARGIN) -> int:
+    """Hash bound of the pre-filter: keys below it are about `margin` x `sample_segments` of `total`.
+
+    Every segment passes when the corpus holds at most margin x sample_segments segments. The sample is
+    the exact smallest `sample_segments` keys whenever at least that many pass, which fails with
+    probability below exp(-sample_segments / 4) (a binomial tail); either way it is a function of the
+    data alone, so builds stay reproducible.
+    """
+    if total <= margin * sample_segments:
+        return 1 << 64
+    return min(1 << 64, int(margin * sample_segments / total * float(1 << 64)))
+
+
 def read_model(path: str) -> bytes:
     """Bytes of a spiece.model at any FileSystems path, checked (:func:`check_model`)."""
     with FileSystems.open(path) as f:
@@ -155,8 +172,10 @@ def _train_on_sample(sample: list, cfg: VocabConfig, seed: int) -> bytes:
 class TrainVocab(beam.PTransform):
     """Segments -> a one-element PCollection: the spiece.model bytes, after writing output_dir/vocab/.
 
-    Trains on the `sample_segments` segments with the smallest seeded hash (a Top combine gathers only
-    those on one worker), or, when cfg.model_path is set, reads that model instead (segments unused).
+    Trains on the `sample_segments` segments with the smallest seeded hash, or, when cfg.model_path is
+    set, reads that model instead (segments unused). Bounded gather: segments are first counted, and only
+    those whose hash falls below :func:`sample_threshold` (~2x the sample) travel to the Top combine, so
+    the one worker that trains receives about twice the sample whatever the corpus size.
     """
 
     def __init__(self, cfg: VocabConfig, seed: int, output_dir: str):
@@ -172,9 +191,12 @@ class TrainVocab(beam.PTransform):
                 | "ReadModel" >> beam.Map(read_model)
             )
         else:
+            keyed = segments | "SampleKey" >> beam.Map(lambda s: (sample_key(seed, s), s["text"]))
+            total = keyed | "CountSegments" >> beam.combiners.Count.Globally()
+            bound = total | "SampleBound" >> beam.Map(sample_threshold, cfg.sample_segments)
             model = (
-                segments
-                | "SampleKey" >> beam.Map(lambda s: (sample_key(seed, s), s["text"]))
+                keyed
+                | "BelowBound" >> beam.Filter(lambda kv, b: kv[0][0] < b, beam.pvalue.AsSingleton(bound))
                 | "Sample" >> beam.combiners.Top.Smallest(cfg.sample_segments)
                 | "TrainSpm" >> beam.Map(_train_on_sample, cfg, seed)
             )
