@@ -10,7 +10,7 @@ import apache_beam as beam
 from transforms.dedupe.boilerplate import RemoveBoilerplate, doc_line_keys, eligible_key, normalize_line, remove_lines
 from transforms.dedupe.config import BoilerplateConfig
 
-CFG = BoilerplateConfig(min_docs=5)
+CFG = BoilerplateConfig(min_docs=5, max_removed_fraction=1.0)  # tiny documents: no cap
 
 
 def never_heading(line):
@@ -43,6 +43,22 @@ def test_remove_lines_counts_what_it_removes():
     assert removed == 2
     assert out == "开头一句话。\n中间一句话。\n"
     assert remove_lines(text, set(), CFG, never_heading) == (text, 0)
+
+
+def test_remove_lines_never_guts_a_document():
+    text = "开头一句话。\n本章完\n本章完\n本章完\n"
+    target = {eligible_key("本章完", CFG, never_heading)}
+    capped = BoilerplateConfig(min_docs=5, max_removed_fraction=0.5)
+    assert remove_lines(text, target, capped, never_heading) == (text, -3)  # 12 of 19 chars: over the cap
+    assert remove_lines(text, target, CFG, never_heading) == ("开头一句话。\n", 3)
+
+
+def test_threshold_grows_with_the_corpus():
+    from transforms.dedupe.boilerplate import doc_threshold
+
+    cfg = BoilerplateConfig(min_docs=5, min_doc_fraction=0.001)
+    assert doc_threshold(78, cfg) == 5
+    assert doc_threshold(200_000, cfg) == 200
 
 
 def _doc(i, lines):

@@ -7,7 +7,9 @@ possibly removed — unless it is a chapter heading (``transforms.cleaning.headi
 than ``min_line_chars`` letters/digits/Han characters, is longer than ``max_line_chars`` (a story
 paragraph found in several books is a quotation, not site furniture), or (``protect_dialogue``) is
 a single quoted utterance. Each eligible line counts once per document; lines whose count reaches
-``min_docs`` are removed from every document and the removals are counted per document.
+``max(min_docs, min_doc_fraction x documents)`` are removed from every document and the removals are
+counted per document. A document whose removable lines exceed ``max_removed_fraction`` of its
+characters keeps its text unchanged (counted): boilerplate removal trims furniture, it never guts a text.
 
 Patterns travel to the removal step as a side input of 8-byte line keys (only the frequent lines,
 never the documents).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from typing import Callable
 
 import apache_beam as beam
@@ -85,15 +88,29 @@ def doc_line_keys(text: str, cfg, is_heading: HeadingTest) -> set[bytes]:
     return {k for k in line_keys(text, cfg, is_heading) if k is not None}
 
 
+def doc_threshold(documents: int, cfg) -> int:
+    """Distinct documents a line must be found in to count as boilerplate: max(min_docs, fraction x docs)."""
+    return max(int(cfg.min_docs), math.ceil(cfg.min_doc_fraction * documents))
+
+
 def remove_lines(text: str, patterns, cfg, is_heading: HeadingTest) -> tuple[str, int]:
-    """(`text` without its eligible lines whose key is in `patterns`, number of lines removed)."""
-    kept, removed = [], 0
+    """(`text` without its eligible lines whose key is in `patterns`, number of lines removed).
+
+    When the removable lines hold more than ``cfg.max_removed_fraction`` of the characters, nothing is
+    removed and the count is returned negated (-n), so the caller can count the capped document.
+    """
+    kept, removed, removed_chars = [], 0, 0
     for line, key in zip(text.split("\n"), line_keys(text, cfg, is_heading)):
         if key is not None and key in patterns:
             removed += 1
+            removed_chars += len(line) + 1
         else:
             kept.append(line)
-    return ("\n".join(kept), removed) if removed else (text, 0)
+    if not removed:
+        return text, 0
+    if removed_chars > cfg.max_removed_fraction * max(1, len(text)):
+        return text, -removed
+    return "\n".join(kept), removed
 
 
 def _load_heading_test() -> HeadingTest:
@@ -123,6 +140,9 @@ class _RemoveLines(beam.DoFn):
 
     def process(self, doc, patterns):
         text, removed = remove_lines(doc["text"], patterns, self.cfg, self.is_heading)
+        if removed < 0:
+            yield stat("boilerplate.docs_capped")
+            removed = 0
         out = dict(doc, boilerplate_lines_removed=removed)
         if removed:
             out.update(text=text, char_length=len(text), han_chars=han_count(text))
@@ -142,12 +162,17 @@ class RemoveBoilerplate(beam.PTransform):
         if not self.cfg.enabled:
             off = docs | "BoilerplateOff" >> beam.Map(lambda d: dict(d, boilerplate_lines_removed=0))
             return off, off.pipeline | "NoBoilerplateStats" >> beam.Create([])
-        k = self.cfg.min_docs
+        cfg = self.cfg
+        threshold = (
+            docs
+            | "CountDocs" >> beam.combiners.Count.Globally()
+            | "DocThreshold" >> beam.Map(doc_threshold, cfg)
+        )
         patterns = (
             docs
             | "LineKeys" >> beam.ParDo(_LineKeys(self.cfg))
             | "DocsPerLine" >> beam.CombinePerKey(sum)
-            | "Frequent" >> beam.Filter(lambda kv: kv[1] >= k)
+            | "Frequent" >> beam.Filter(lambda kv, k: kv[1] >= k, beam.pvalue.AsSingleton(threshold))
             | "PatternKeys" >> beam.Map(lambda kv: (kv[0], None))
         )
         pattern_stats = patterns | "CountPatterns" >> beam.ParDo(_PatternStatDoFn()).with_outputs(STATS, main="none")

@@ -74,6 +74,14 @@ class BoilerplateConfig(StageConfig):
 
     enabled: bool = knob(True, "Remove cross-document boilerplate lines (site ads, '本章完', navigation text)")
     min_docs: int = knob(5, "A normalized line found in at least this many distinct documents is boilerplate")
+    min_doc_fraction: float = knob(
+        0.001, "...and in at least this share of all documents: the threshold is max(min_docs, fraction x documents),"
+        " so a large corpus does not strip lines that merely recur by chance"
+    )
+    max_removed_fraction: float = knob(
+        0.5, "A document whose boilerplate lines would exceed this share of its characters keeps them all"
+        " (counted as boilerplate.docs_capped): stripping most of a text is a judgment for the filters"
+    )
     min_line_chars: int = knob(
         3, "Lines with fewer letters/digits/Han characters than this are never counted or removed"
     )
@@ -86,5 +94,7 @@ class BoilerplateConfig(StageConfig):
 
     def check(self) -> None:
         self.require(self.min_docs >= 2, "min_docs", "must be >= 2")
+        self.require(0.0 <= self.min_doc_fraction < 1.0, "min_doc_fraction", "must be in [0, 1)")
+        self.require(0.0 < self.max_removed_fraction <= 1.0, "max_removed_fraction", "must be in (0, 1]")
         self.require(self.min_line_chars >= 1, "min_line_chars", "must be >= 1")
         self.require(self.max_line_chars >= self.min_line_chars, "max_line_chars", "must be >= min_line_chars")
