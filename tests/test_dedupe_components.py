@@ -73,12 +73,32 @@ def test_result_does_not_depend_on_worker_count_or_input_order():
     assert one == two == three
 
 
-def test_too_few_rounds_fails_loudly_instead_of_returning_wrong_clusters():
-    edges = [(f"{i:04d}", f"{i + 1:04d}") for i in range(200)]
-    roots, ok = star_contraction(edges, 2)
+@pytest.mark.parametrize("rounds", [1, 2])
+def test_too_few_rounds_are_finished_exactly_by_the_bounded_fallback(rounds):
+    chain = [(f"{i:04d}", f"{i + 1:04d}") for i in range(200)]
+    reversed_chain = [(f"{i + 1:04d}", f"{i:04d}") for i in range(300, 400)]
+    star = [("9000", f"{i}") for i in range(9001, 9010)]  # converges at once: no fallback needed
+    edges = chain + reversed_chain + star
+    roots, ok = star_contraction(edges, rounds)
     assert not ok
-    with pytest.raises(Exception, match="did not converge"):
-        _run(edges, max_rounds=2)
+    got, stats = _run(edges, max_rounds=rounds)
+    assert got == union_find_components(edges)
+    names = [name for name, _ in stats]
+    assert "dedupe.cc_unconverged_nodes" in names and "dedupe.cc_fallback_edges" in names
+    # a graph that converges within the rounds sends nothing to the fallback's one worker
+    got, stats = _run(star, max_rounds=rounds)
+    assert got == union_find_components(star)
+    assert "dedupe.cc_fallback_edges" not in [name for name, _ in stats]
+
+
+def test_resolve_roots_from_tentative_roots_and_failing_nodes():
+    from transforms.dedupe.components import resolve_roots
+
+    # after some rounds: a leaf "e" hangs on root "b", which still links to an unconverged "c" -> "a"
+    remaining = [("b", "e"), ("b", "c"), ("a", "c"), ("x", "y")]
+    tentative = {"a": "a", "b": "b", "c": "a", "e": "b", "x": "x", "y": "x"}
+    roots = resolve_roots(tentative, {"c"}, remaining)
+    assert roots == {"a": "a", "b": "a", "c": "a", "e": "a", "x": "x", "y": "x"}
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -4,10 +4,11 @@ The Beam transform alternates the *large-star* and *small-star* operations of Ki
 "Connected Components in MapReduce and Beyond" (SoCC 2014). Each operation is one GroupByKey over
 the edges keyed by node; neither needs a node's whole component in memory (only its neighbours),
 and together they preserve connectivity and shrink every component to a star centred on its
-smallest node. The graph is unrolled for a fixed number of rounds (``max_rounds``); a final check
-verifies the result is a set of stars and fails the pipeline loudly if it is not, so a too-small
-round budget can never produce silently wrong clusters. Rounds after convergence leave the
-edges unchanged.
+smallest node. The graph is unrolled for ``max_rounds`` rounds (rounds after convergence leave the
+edges unchanged and cost one small shuffle each); a final check finds the nodes that are not yet in
+a star. For those rare long chains a bounded fallback finishes the job instead of failing it: only
+the remaining edges that touch an unconverged node go to one worker, whose union-find gives every
+node of those components its smallest node (:func:`resolve_roots` states why that suffices).
 
 Nodes are any totally ordered, deterministically encodable values (here doc_id strings); the label
 of a component (its *root*) is its smallest node, independent of input order or worker count.
@@ -109,8 +110,35 @@ def union_find_components(edges: Iterable[tuple]) -> dict:
     return {x: find(x) for x in list(parent)}
 
 
-class ComponentsNotConverged(RuntimeError):
-    """Raised when the unrolled rounds did not reach a star forest: raise ``dedupe.max_cc_rounds``."""
+def resolve_roots(tentative: dict, failing: set, remaining_edges: Iterable[tuple]) -> dict:
+    """Exact {node: root} from the star check's tentative roots and the unconverged nodes.
+
+    `remaining_edges` are the edges after the rounds. A node that passes the check is a root (no
+    smaller neighbour) or a leaf (one edge, to its smaller neighbour). In a component with unconverged
+    nodes every non-leaf node reaches the others through edges that touch an unconverged node, and the
+    component's smallest node is a non-leaf; so union-find over just those edges labels every non-leaf
+    node with the component minimum, and a leaf takes its parent's label.
+    """
+    suspect = [(u, v) for u, v in remaining_edges if u in failing or v in failing]
+    fixed = union_find_components(suspect)
+    return {n: fixed.get(n, fixed.get(t, t)) for n, t in tentative.items()}
+
+
+class _UnionFind(beam.CombineFn):
+    """Edges -> {node: smallest node of its component}: the fallback, over unconverged edges only."""
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, acc, edge):
+        acc.append(tuple(edge))
+        return acc
+
+    def merge_accumulators(self, accs):
+        return [e for acc in accs for e in acc]
+
+    def extract_output(self, acc):
+        return union_find_components(sorted(acc))
 
 
 def _both_directions(edge):
@@ -134,12 +162,14 @@ def _tag_for_check(edge):
         yield (lo, ("l", hi))
 
 
-class _CheckStars(beam.DoFn):
-    """(node, tagged neighbours) -> (node, root); counts nodes and fails if a node is not in a star."""
+FAILING = "failing"
 
-    def __init__(self, stat_prefix: str, max_rounds: int):
+
+class _CheckStars(beam.DoFn):
+    """(node, tagged neighbours) -> (node, tentative root); unconverged nodes also go to FAILING."""
+
+    def __init__(self, stat_prefix: str):
         self.stat_prefix = stat_prefix
-        self.max_rounds = max_rounds
 
     def process(self, element):
         node, tagged = element
@@ -147,19 +177,28 @@ class _CheckStars(beam.DoFn):
         yield stat(f"{self.stat_prefix}.cc_nodes")
         if not ok:
             yield stat(f"{self.stat_prefix}.cc_unconverged_nodes")
-            raise ComponentsNotConverged(
-                f"connected components did not converge in {self.max_rounds} rounds (node {node!r}); "
-                "raise dedupe.max_cc_rounds"
-            )
+            yield beam.pvalue.TaggedOutput(FAILING, (node, True))
         yield (node, root)
+
+
+def _suspect_edges(element):
+    _, grouped = element
+    if list(grouped["failing"]):
+        yield from grouped["edge"]
+
+
+def _final_root(node_root, fixed):
+    node, root = node_root
+    return node, fixed.get(node, fixed.get(root, root))
 
 
 class ConnectedComponents(beam.PTransform):
     """PCollection[(u, v)] edges -> (PCollection[(node, root)] for every node of an edge, stats).
 
     `max_rounds` large-star + small-star rounds are unrolled into the graph; a final star check
-    emits ``<prefix>.cc_nodes`` and fails the pipeline (:class:`ComponentsNotConverged`) unless
-    every component has contracted to a star around its smallest node.
+    emits ``<prefix>.cc_nodes``; components that have not contracted to a star yet (counted as
+    ``<prefix>.cc_unconverged_nodes``, ``<prefix>.cc_fallback_edges``) are finished by the bounded
+    union-find fallback of :func:`resolve_roots`, so the result is exact whatever the round budget.
     """
 
     def __init__(self, max_rounds: int, stat_prefix: str = "dedupe"):
@@ -182,8 +221,17 @@ class ConnectedComponents(beam.PTransform):
             edges
             | "CheckEmit" >> beam.FlatMap(_tag_for_check)
             | "CheckGroup" >> beam.GroupByKey()
-            | "CheckStars" >> beam.ParDo(_CheckStars(self.stat_prefix, self.max_rounds)).with_outputs(
-                STATS, main="roots"
-            )
+            | "CheckStars" >> beam.ParDo(_CheckStars(self.stat_prefix)).with_outputs(STATS, FAILING, main="roots")
         )
-        return checked.roots, checked[STATS]
+        by_node = edges | "EdgeByNode" >> beam.FlatMap(lambda e: [(e[0], e), (e[1], e)] if e[0] != e[1] else [])
+        suspect = (
+            {"edge": by_node, "failing": checked[FAILING]}
+            | "JoinFailing" >> beam.CoGroupByKey()
+            | "SuspectEdges" >> beam.FlatMap(_suspect_edges)
+        )
+        fixed = suspect | "UnionFindFallback" >> beam.CombineGlobally(_UnionFind())
+        prefix = self.stat_prefix
+        fallback_stats = suspect | "CountFallback" >> beam.Map(lambda _: stat(f"{prefix}.cc_fallback_edges").value)
+        roots = checked.roots | "FinalRoot" >> beam.Map(_final_root, beam.pvalue.AsSingleton(fixed))
+        stats = (checked[STATS], fallback_stats) | "CCStats" >> beam.Flatten()
+        return roots, stats

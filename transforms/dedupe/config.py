@@ -47,7 +47,8 @@ class DedupeConfig(StageConfig):
         1000, "LSH buckets with more members check each only against the bucket's smallest doc_id (counted)"
     )
     max_cc_rounds: int = knob(
-        16, "Rounds of large-star/small-star connected components unrolled in the graph (chains of ~2^rounds)"
+        8, "Rounds of large-star/small-star connected components unrolled in the graph; components still"
+        " unconverged after them (chains longer than ~2^rounds) are finished exactly by a union-find over just their edges"
     )
 
     def check(self) -> None:
