@@ -209,3 +209,26 @@ def test_real_novels_segment_within_budget_and_headings_start_segments():
         for h in headings:
             assert any(t.startswith(h) for t in starts), h
         assert counts["headings"] == len(headings)
+
+
+def _cut_long_reference(sentence: str, cap: int) -> list[str]:
+    """The rule of cut_long written the obvious (quadratic) way: cut a window off the rest each time."""
+    pieces, rest = [], sentence
+    while len(rest) > cap:
+        window = rest[:cap]
+        cut = max(window.rfind(ch) for ch in "，、：:,; ") + 1
+        cut = cap if cut <= cap // 2 else cut
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    return pieces + ([rest] if rest else [])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cut_long_matches_the_window_rule_on_long_paragraphs(seed):
+    rng = random.Random(seed)
+    alphabet = "天地玄黄宇宙洪荒" * 3 + "，、： ;"
+    sentence = "".join(rng.choice(alphabet) for _ in range(20_000))
+    for cap in (7, 64, 700):
+        pieces = cut_long(sentence, cap)
+        assert pieces == _cut_long_reference(sentence, cap)
+        assert "".join(pieces) == sentence and all(0 < len(p) <= cap for p in pieces)

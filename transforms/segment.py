@@ -100,19 +100,20 @@ def cut_long(sentence: str, cap: int) -> list[str]:
     """Pieces of `sentence`, each at most `cap` chars, concatenating back to it.
 
     Each cut goes after the last soft break (，、：, ; space) in the second half of the window, else
-    exactly at the cap.
+    exactly at the cap. Linear in len(sentence): each window is searched in place (str.rfind with
+    bounds), never copied off the rest of the sentence.
     """
     pieces = []
-    rest = sentence
-    while len(rest) > cap:
-        window = rest[:cap]
-        cut = max(window.rfind(ch) for ch in SOFT_BREAKS) + 1
+    pos, end = 0, len(sentence)
+    while end - pos > cap:
+        limit = pos + cap
+        cut = max(sentence.rfind(ch, pos, limit) for ch in SOFT_BREAKS) + 1 - pos
         if cut <= cap // 2:
             cut = cap
-        pieces.append(rest[:cut])
-        rest = rest[cut:]
-    if rest:
-        pieces.append(rest)
+        pieces.append(sentence[pos : pos + cut])
+        pos += cut
+    if pos < end:
+        pieces.append(sentence[pos:])
     return pieces
 
 
