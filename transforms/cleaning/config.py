@@ -48,6 +48,10 @@ class CleanConfig(StageConfig):
     watermarks: bool = knob(
         True, "Remove site watermarks and ads listed in the patterns file (inline, ad lines, banners)"
     )
+    credits: bool = knob(
+        True, "Remove source credit and ad sentences listed in the patterns file ([credits]: 某某书屋：整理校对, "
+        "本书由…整理, 更多精彩…请访问…, …首发…, 本章未完…), as whole lines or whole sentences"
+    )
     watermark_max_line_chars: int = knob(
         80, "An ad keyword removes its whole line only when the line has at most this many characters"
     )
