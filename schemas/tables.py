@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: duplicates.containment and kind "contained"
 
 #: Parquet key-value metadata key holding SCHEMA_VERSION.
 SCHEMA_VERSION_KEY = b"longlm.schema_version"
@@ -92,11 +92,14 @@ DUPLICATES = TableSpec(
             pa.field("source", pa.string()),
             pa.field("locator", pa.string()),  # record inside the source: tells apart copies sharing a doc_id
             pa.field("title", pa.string()),
-            pa.field("kind", pa.string()),  # "exact" or "near"
+            pa.field("kind", pa.string()),  # "exact", "near" or "contained" (a partial upload, an excerpt)
             pa.field("cluster_id", pa.string()),
             pa.field("kept_doc_id", pa.string()),
             pa.field("similarity", pa.float64()),  # estimated Jaccard with the kept document (1.0 exact)
             pa.field("char_length", pa.int64()),
+            # share of this document's shingles found in the kept one (exact when the pair was verified
+            # exactly, else estimated); null for near duplicates without containment mode
+            pa.field("containment", pa.float64()),
         ]
     ),
 )

@@ -94,3 +94,12 @@ def test_quick_bench_writes_results_with_every_section(tmp_path, capsys):
 def test_unknown_section_is_refused():
     with pytest.raises(SystemExit):
         bench_main.parse_args(["--only", "nonsense"])
+
+
+def test_longline_bench_runs_small_and_reports_growth(capsys):
+    from bench import bench_longline
+
+    figures = bench_longline.main(["--mb", "0.4"])
+    assert [r["segments"] > 0 for r in figures["runs"]] == [True, True, True]
+    assert set(figures["growth_per_doubling"]) == {"rejoin_s", "cut_long_s", "segment_s", "regex_pass_s"}
+    assert "growth per doubling" in capsys.readouterr().out

@@ -14,10 +14,12 @@ from transforms.cleaning.filters import (
     HAN_RATIO,
     MEAN_LINE_LENGTH,
     MIN_LENGTH,
+    PUNCTUATION_RATE,
     REMOVED_RATIO,
     TOP_NGRAM_REPETITION,
     dup_line_fraction,
     han_count,
+    punctuation_rate,
     quality_check,
     top_ngram_fraction,
 )
@@ -99,13 +101,52 @@ def test_common_han_ratio_accepts_traditional_prose():
     assert check(text) is None
 
 
-def test_mean_line_length_too_short_and_too_long():
+def test_mean_line_length_too_short():
     short = "\n".join(prose(1, seed=i)[:5] for i in range(200))
     assert check(short).reason == MEAN_LINE_LENGTH
-    long = prose(30).replace("\n", "")
-    v = check(long, cfg=FilterConfig(max_mean_line_length=500.0))
-    assert v.reason == MEAN_LINE_LENGTH and v.threshold == 500.0 and v.value == len(long)
-    assert check(long, cfg=FilterConfig(max_mean_line_length=0.0)) is None  # 0 turns the ceiling off
+
+
+def test_prose_without_line_structure_is_kept():
+    """A novel whose paragraph breaks were stripped (one long line) is judged by its content."""
+    long = prose(300).replace("\n", "")
+    assert len(long) > CFG.max_mean_line_length
+    assert check(long) is None
+    no_full_stops = long.replace("。", "")  # scraped texts that lost their full stops keep their commas
+    assert check(no_full_stops) is None
+
+
+def _unpunctuated_common_han(n: int, seed: int) -> str:
+    rng = _rng(seed)
+    return "".join(COMMON[i] for i in rng.integers(0, len(COMMON), n))
+
+
+def test_long_lines_without_punctuation_are_filtered():
+    garbage = _unpunctuated_common_han(30_000, seed=4)  # common characters, no line, no punctuation
+    v = check(garbage)
+    assert (v.reason, v.value, v.threshold) == (PUNCTUATION_RATE, 0.0, CFG.min_punctuation_rate)
+    mostly = garbage + "，" * 100  # a handful of commas is not prose either
+    assert check(mostly).reason == PUNCTUATION_RATE
+    assert check(garbage, cfg=FilterConfig(max_mean_line_length=0.0)) is None  # 0: the check is off
+    # with line structure the same characters are not judged by punctuation (other filters apply)
+    lined = "\n".join(garbage[i : i + 40] for i in range(0, len(garbage), 40))
+    assert check(lined) is None
+
+
+def test_minified_and_binary_dumps_on_one_line_are_still_filtered():
+    minified = "function(a,b){return a.map(function(c){return c*2+b})};var x=[1,2,3];" * 400
+    assert check(minified).reason == HAN_RATIO
+    rng = _rng(9)
+    cjk = "".join(chr(int(c)) for c in rng.integers(0x4E00, 0x9FA5, 30_000))  # binary read as GB18030
+    assert check(cjk).reason == COMMON_HAN_RATIO
+    stuffed = "小说下载，" * 6000  # keyword stuffing on one line, punctuated
+    assert check(stuffed).reason == TOP_NGRAM_REPETITION
+
+
+def test_punctuation_rate_counts_chinese_and_ascii_marks():
+    from transforms.cleaning.filters import _codepoints_without_space
+
+    assert punctuation_rate(_codepoints_without_space("他说：“好。” a, b")) == 5 / 10  # ：“。”,
+    assert punctuation_rate(_codepoints_without_space("")) == 0.0
 
 
 def test_dup_line_fraction_measure_and_filter():

@@ -155,3 +155,13 @@ def test_wrap_width_detection():
     assert wrap.wrap_width(_wrapped((PARA1 + PARA2) * 2, 36).split("\n")) == 36
     paragraphs = [(PARA1 + PARA2)[:n] + "。" for n in range(20, 160, 9)]  # lengths all differ
     assert wrap.wrap_width(paragraphs) is None
+
+
+def test_wrap_rejoins_a_very_long_paragraph_whole():
+    """Thousands of wrapped lines of one paragraph become exactly that paragraph (the rule is linear
+    now; its speed on a 100 MB paragraph is in bench/bench_longline.py)."""
+    paragraph = (PARA1 + PARA2) * 400
+    text = "第一回　甄士隐梦幻识通灵\n　　" + _wrapped(paragraph, 36) + "  \n\n" + PARA2
+    out, hits = wrap.rejoin_wraps(text, min_chars=16)
+    assert out == "第一回　甄士隐梦幻识通灵\n　　" + paragraph + "\n\n" + PARA2
+    assert hits == _wrapped(paragraph, 36).count("\n")

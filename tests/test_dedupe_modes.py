@@ -74,14 +74,37 @@ def test_containment_mode_merges_an_excerpt_into_the_full_book(texts):
     _, (a, b, _, _) = texts
     excerpt = a[: len(a) * 2 // 5]  # the first 40%: Jaccard ~0.4, containment 1.0
     docs = [_doc(a, "full"), _doc(excerpt, "excerpt"), _doc(b, "other")]
-    plain = _clusters(*run_stage(docs, DedupeConfig(max_cc_rounds=ROUNDS))[:2])
+    plain = _clusters(*run_stage(docs, DedupeConfig(containment=False, max_cc_rounds=ROUNDS))[:2])
     assert plain["full"] != plain["excerpt"]
-    kept, dups, _ = run_stage(docs, DedupeConfig(containment=True, max_cc_rounds=ROUNDS))
+    kept, dups, stats = run_stage(docs, DedupeConfig(max_cc_rounds=ROUNDS))  # containment is on by default
     merged = _clusters(kept, dups)
     assert merged["full"] == merged["excerpt"] != merged["other"]
     [row] = [json.loads(x) for x in dups]
-    assert row["source"] == "excerpt" and row["kind"] == "near"  # the longer one is kept
+    assert row["source"] == "excerpt" and row["kind"] == "contained"  # the longer one is kept
+    assert row["kept_doc_id"] == _doc(a, "full")["doc_id"]
+    assert row["containment"] == 1.0  # checked on the exact shingle sets: every shingle of a prefix is in the book
     assert 0.25 < row["similarity"] < 0.6  # the reported similarity is still the Jaccard estimate
+    assert _stats(stats)["dedupe.contained_removed"] == 1
+
+
+def test_containment_needs_the_exact_sets_to_agree(texts):
+    """A pair whose signature estimate passes by containment but whose exact sets do not is rejected:
+    a prefix with every other sentence rewritten (containment ~0.5 < 0.6)."""
+    rng, (a, b, _, _) = texts
+    prefix = a[: len(a) // 3]
+    sentences = prefix.split("。")
+    mixed = "。".join(s if i % 2 else _edit(rng, s, 0.5) for i, s in enumerate(sentences))
+    docs = [_doc(a, "full"), _doc(mixed, "half-rewritten")]
+    kept, dups, stats = run_stage(docs, DedupeConfig(containment_verify_slack=0.5, max_cc_rounds=ROUNDS))
+    assert dups == [] and len(kept) == 2
+    assert _stats(stats)["dedupe.exact_check_rejected"] == 1  # the estimate let it through, the sets did not
+
+
+def test_equal_size_editions_are_judged_by_jaccard_not_containment(texts):
+    rng, (a, _, _, _) = texts
+    far = _edit(rng, a, 0.06)  # a whole second edition, 6% edited: Jaccard ~0.6, containment ~0.75
+    kept, dups, _ = run_stage([_doc(a, "a"), _doc(far, "far")], DedupeConfig(max_cc_rounds=ROUNDS))
+    assert dups == [] and len(kept) == 2
 
 
 def test_large_buckets_fall_back_to_a_star_and_are_counted(texts):

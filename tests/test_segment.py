@@ -15,6 +15,7 @@ from transforms.segment import (
     SegmentDocuments,
     Sentence,
     cut_long,
+    document_sentences,
     normalize_line,
     pack_segments,
     segment_document,
@@ -209,3 +210,40 @@ def test_real_novels_segment_within_budget_and_headings_start_segments():
         for h in headings:
             assert any(t.startswith(h) for t in starts), h
         assert counts["headings"] == len(headings)
+
+
+def _cut_long_reference(sentence: str, cap: int) -> list[str]:
+    """The rule of cut_long written the obvious (quadratic) way: cut a window off the rest each time."""
+    pieces, rest = [], sentence
+    while len(rest) > cap:
+        window = rest[:cap]
+        cut = max(window.rfind(ch) for ch in "，、：:,; ") + 1
+        cut = cap if cut <= cap // 2 else cut
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    return pieces + ([rest] if rest else [])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cut_long_matches_the_window_rule_on_long_paragraphs(seed):
+    rng = random.Random(seed)
+    alphabet = "天地玄黄宇宙洪荒" * 3 + "，、： ;"
+    sentence = "".join(rng.choice(alphabet) for _ in range(20_000))
+    for cap in (7, 64, 700):
+        pieces = cut_long(sentence, cap)
+        assert pieces == _cut_long_reference(sentence, cap)
+        assert "".join(pieces) == sentence and all(0 < len(p) <= cap for p in pieces)
+
+
+def test_line_less_document_splits_on_sentences_and_inline_chapter_headings():
+    """A novel scraped as one line: segments end at sentence ends and every 第X回/章 opens a segment."""
+    body = "他们走进了院子，看见满地都是落叶。" * 30
+    one_line = "第一回宴桃园豪杰三结义" + body + "第二回张翼德怒鞭督邮" + body + "又过了第三回合，他败了。" + body
+    units, headings = document_sentences(one_line, 0)
+    assert headings == 2
+    assert [u.text[:3] for u in units if u.new_section] == ["第一回", "第二回"]
+    segments = pack_segments(units, 200)
+    assert "".join(segments) == one_line
+    assert sum(s.startswith("第二回") for s in segments) == 1
+    assert all(len(s) <= 200 and s.endswith("。") for s in segments)
+    assert not any(s.startswith("第三回") for s in segments)

@@ -13,7 +13,9 @@ or brackets after them (」』”’"'）)); a sentence longer than the cap (def
 matters for scans with little punctuation) is cut at its last soft break (，、：space) before the cap,
 else at the cap. Sentences are packed greedily and never split unless one alone exceeds the budget.
 Chapter headings (:func:`transforms.cleaning.headings.is_chapter_heading`) are hard boundaries: a
-heading always starts a new segment. Whitespace runs inside a line become one space, lines are
+heading always starts a new segment; so does a sentence opening with 第X回/章 inside a line, the only
+trace of a heading in a novel scraped as one line. A document without line breaks is thus split on
+sentence punctuation and on its chapters like any other. Whitespace runs inside a line become one space, lines are
 stripped and paragraphs are joined with ``segment.paragraph_break`` (default one space), so a
 segment has no leading, trailing, doubled or non-ASCII whitespace: the form in which sentencepiece
 and Hugging Face's whitespace-splitting T5Tokenizer give identical ids.
@@ -48,6 +50,10 @@ _T = re.escape(TERMINALS)
 _C = re.escape(CLOSERS)
 _SENTENCE = re.compile(rf"[^{_T}\n]*[{_T}]+[{_C}]*|[^{_T}\n]+|\n")
 _WHITESPACE = re.compile(r"\s+")
+#: A chapter heading inside a line: 第X回/章 (after 正文, 上卷, 卷一 ...) opening a sentence (a novel scraped as one line has its
+#: headings glued to the text around them). 第三回合 (a round of a fight) is prose.
+_NUMERAL = "[0-9零〇一二三四五六七八九十百千万两廿卅]{1,9}"
+_INLINE_HEADING = re.compile(rf" ?(?:正文|[上中下]卷|卷之?{_NUMERAL}|第{_NUMERAL}卷)?第{_NUMERAL}[回章](?!合)")
 
 
 @dataclass(frozen=True)
@@ -100,19 +106,20 @@ def cut_long(sentence: str, cap: int) -> list[str]:
     """Pieces of `sentence`, each at most `cap` chars, concatenating back to it.
 
     Each cut goes after the last soft break (，、：, ; space) in the second half of the window, else
-    exactly at the cap.
+    exactly at the cap. Linear in len(sentence): each window is searched in place (str.rfind with
+    bounds), never copied off the rest of the sentence.
     """
     pieces = []
-    rest = sentence
-    while len(rest) > cap:
-        window = rest[:cap]
-        cut = max(window.rfind(ch) for ch in SOFT_BREAKS) + 1
+    pos, end = 0, len(sentence)
+    while end - pos > cap:
+        limit = pos + cap
+        cut = max(sentence.rfind(ch, pos, limit) for ch in SOFT_BREAKS) + 1 - pos
         if cut <= cap // 2:
             cut = cap
-        pieces.append(rest[:cut])
-        rest = rest[cut:]
-    if rest:
-        pieces.append(rest)
+        pieces.append(sentence[pos : pos + cut])
+        pos += cut
+    if pos < end:
+        pieces.append(sentence[pos:])
     return pieces
 
 
@@ -144,7 +151,8 @@ def sentence_boundaries(text: str) -> list[int]:
 
 
 def document_sentences(text: str, max_chars: int) -> tuple[list[Sentence], int]:
-    """(packing units of a document's text, number of headings). A heading line is one unit with new_section."""
+    """(packing units of a document's text, number of headings). A heading line is one unit with new_section;
+    inside a line, a sentence opening with 第X回/章 starts a section too (line-less documents)."""
     units: list[Sentence] = []
     headings = 0
     for raw in text.split("\n"):
@@ -158,7 +166,9 @@ def document_sentences(text: str, max_chars: int) -> tuple[list[Sentence], int]:
         for i, m in enumerate(_SENTENCE.finditer(line)):
             s = m.group()
             pieces = cut_long(s, max_chars) if max_chars and len(s) > max_chars else [s]
-            units.extend(Sentence(p, i == 0 and j == 0) for j, p in enumerate(pieces))
+            section = _INLINE_HEADING.match(s) is not None
+            headings += section
+            units.extend(Sentence(p, (i == 0 or section) and j == 0, section and j == 0) for j, p in enumerate(pieces))
     return units, headings
 
 

@@ -4,7 +4,7 @@ Order matters and is part of the contract:
 
 1. Unicode: nfc, invisible, fullwidth (so later patterns see ASCII letters and simplified text),
    traditional (OpenCC t2s, or the traditional='drop' check).
-2. Junk: html, entities, emails, urls, watermarks (patterns from patterns.toml).
+2. Junk: html, entities, emails, urls, watermarks, credits (patterns from patterns.toml).
 3. Debris: private_use, replacement_char, glyph_placeholder, lost_chars, footnotes, censor_masks.
 4. Layout: page_markers, separators, headings, wraps (needs the indentation still in place).
 5. Punctuation and whitespace: cjk_punctuation, fullstop, cjk_spaces, indentation, blank_lines.
@@ -119,6 +119,7 @@ def _build_rules(cfg: CleanConfig) -> list[tuple[str, RuleFn]]:
                 banner_lines=cfg.banner_scan_lines,
             ),
         ),
+        ("credits", cfg.credits, partial(junk.strip_credits, patterns=pats)),
         ("private_use", cfg.glyph_debris, debris.private_use),
         ("replacement_char", cfg.glyph_debris, debris.replacement_char),
         ("glyph_placeholder", cfg.glyph_debris, debris.glyph_placeholder),

@@ -48,6 +48,10 @@ class CleanConfig(StageConfig):
     watermarks: bool = knob(
         True, "Remove site watermarks and ads listed in the patterns file (inline, ad lines, banners)"
     )
+    credits: bool = knob(
+        True, "Remove source credit and ad sentences listed in the patterns file ([credits]: 某某书屋：整理校对, "
+        "本书由…整理, 更多精彩…请访问…, …首发…, 本章未完…), as whole lines or whole sentences"
+    )
     watermark_max_line_chars: int = knob(
         80, "An ad keyword removes its whole line only when the line has at most this many characters"
     )
@@ -134,8 +138,15 @@ class FilterConfig(StageConfig):
     )
     max_mean_line_length: float = knob(
         10000.0,
-        "mean_line_length: largest mean line length (0 disables); 10,000 characters without a line break is a dump, "
-        "not prose. No published source: the 78 novels measure at most 657 (警世钟); a whole chapter on one line ~5000",
+        "Mean line length above which a document has no usable line structure and must pass punctuation_rate "
+        "instead (0: never check). Layout alone never filters: scraped novels come as one line of 250k-800k "
+        "characters. The 78 novels measure at most 657 (警世钟); a whole chapter on one line ~5000",
+    )
+    min_punctuation_rate: float = knob(
+        0.02,
+        "punctuation_rate: for a document past max_mean_line_length, the smallest share of punctuation marks among "
+        "non-space characters (a minified, binary or garbage dump has none). The 78 novels measure 0.085-0.19, "
+        "as one line too; a novel that lost its full stops keeps its commas",
     )
     max_dup_line_fraction: float = knob(
         0.287,
@@ -164,6 +175,7 @@ class FilterConfig(StageConfig):
             "max_mean_line_length",
             "must be 0 (off) or greater than min_mean_line_length",
         )
+        self.require(0.0 <= self.min_punctuation_rate <= 1.0, "min_punctuation_rate", "must be in [0, 1]")
         self.require(0.0 < self.max_dup_line_fraction <= 1.0, "max_dup_line_fraction", "must be in (0, 1]")
         self.require(
             len(self.top_ngram_sizes) == len(self.top_ngram_fractions),

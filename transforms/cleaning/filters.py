@@ -1,7 +1,10 @@
 """Quality filters on cleaned documents: each failure has a reason code, the measured value and the threshold.
 
 Checks run in a fixed order and the first failure is the verdict: min_length, removed_ratio,
-han_ratio, common_han_ratio, mean_line_length, dup_line_fraction, top_ngram_repetition. The measures:
+han_ratio, common_han_ratio, mean_line_length, punctuation_rate, dup_line_fraction,
+top_ngram_repetition. Filters judge content, not layout: a document without line structure (one
+800k-character line: a scraped novel whose paragraph breaks were stripped) is kept when it reads as
+prose, and segmentation splits it on sentence punctuation. The measures:
 
 - min_length: non-space characters of the cleaned text.
 - removed_ratio: 1 - non-space characters after cleaning / before (whitespace changes don't count).
@@ -9,7 +12,12 @@ han_ratio, common_han_ratio, mean_line_length, dup_line_fraction, top_ngram_repe
 - common_han_ratio: Han characters among the common ones (GB2312 level 1 or Big5 level 1, see
   chars.COMMON_HAN) / Han characters. Random characters from the CJK block fail it; real prose,
   simplified or traditional, passes with a wide margin.
-- mean_line_length: mean length of the non-empty lines (stripped), too short or too long.
+- mean_line_length: mean length of the non-empty lines (stripped), too short (a list of words, a
+  table of contents). Long lines alone never filter a document.
+- punctuation_rate: punctuation marks (，。！？；：、 quotes, brackets, …, ASCII ,.!?;:) / non-space
+  characters, checked only when the mean line is longer than max_mean_line_length: a minified,
+  binary or garbage dump has no line breaks *and* no punctuation, a line-less novel has both Han
+  prose and its commas.
 - dup_line_fraction: non-empty lines equal to an earlier line / non-empty lines (Gopher's
   duplicate-line fraction, without blank lines, which would count as duplicates in a
   double-spaced text).
@@ -30,18 +38,22 @@ from transforms.cleaning.chars import COMMON_HAN, han_count, nonspace_count
 from transforms.cleaning.cleaner import CleanResult
 from transforms.cleaning.config import FilterConfig
 
-__all__ = ["FilterVerdict", "quality_check", "han_count", "top_ngram_fraction", "dup_line_fraction"]
+__all__ = [
+    "FilterVerdict", "quality_check", "han_count", "top_ngram_fraction", "dup_line_fraction", "punctuation_rate",
+]
 
 MIN_LENGTH = "min_length"
 REMOVED_RATIO = "removed_ratio"
 HAN_RATIO = "han_ratio"
 COMMON_HAN_RATIO = "common_han_ratio"
 MEAN_LINE_LENGTH = "mean_line_length"
+PUNCTUATION_RATE = "punctuation_rate"
 DUP_LINE_FRACTION = "dup_line_fraction"
 TOP_NGRAM_REPETITION = "top_ngram_repetition"
 #: Every reason code quality_check can return (plus the cleaner's own, e.g. "traditional").
 REASONS = (
-    MIN_LENGTH, REMOVED_RATIO, HAN_RATIO, COMMON_HAN_RATIO, MEAN_LINE_LENGTH, DUP_LINE_FRACTION, TOP_NGRAM_REPETITION
+    MIN_LENGTH, REMOVED_RATIO, HAN_RATIO, COMMON_HAN_RATIO, MEAN_LINE_LENGTH, PUNCTUATION_RATE, DUP_LINE_FRACTION,
+    TOP_NGRAM_REPETITION,
 )
 
 
@@ -124,6 +136,22 @@ def common_han_count(cps: np.ndarray) -> int:
     return int(np.count_nonzero(_COMMON_TABLE[bmp.astype(np.intp)]))
 
 
+#: Punctuation counted by punctuation_rate: Chinese sentence and clause marks, quotes, brackets,
+#: ellipsis and dashes, and their ASCII forms.
+PUNCTUATION = "，。！？；：、“”‘’「」『』（）《》〈〉【】…—·,.!?;:\"'()"
+_PUNCT_TABLE = np.zeros(0x10000, dtype=bool)  # a constant lookup table, frozen below
+_PUNCT_TABLE[[ord(c) for c in PUNCTUATION]] = True
+_PUNCT_TABLE.flags.writeable = False
+
+
+def punctuation_rate(cps: np.ndarray) -> float:
+    """Share of the code points `cps` (non-space characters) that are PUNCTUATION (0.0 when empty)."""
+    if cps.size == 0:
+        return 0.0
+    bmp = cps[cps < 0x10000]
+    return int(np.count_nonzero(_PUNCT_TABLE[bmp.astype(np.intp)])) / cps.size
+
+
 def _lines(text: str) -> list[str]:
     return [s for s in (line.strip() for line in text.split("\n")) if s]
 
@@ -164,7 +192,9 @@ def quality_check(raw_text: str, result: CleanResult, cfg: FilterConfig) -> Filt
     if mean_len < cfg.min_mean_line_length:
         return FilterVerdict(MEAN_LINE_LENGTH, mean_len, cfg.min_mean_line_length)
     if cfg.max_mean_line_length and mean_len > cfg.max_mean_line_length:
-        return FilterVerdict(MEAN_LINE_LENGTH, mean_len, cfg.max_mean_line_length)
+        rate = punctuation_rate(cps)  # no line structure: judge the content instead
+        if rate < cfg.min_punctuation_rate:
+            return FilterVerdict(PUNCTUATION_RATE, rate, cfg.min_punctuation_rate)
     dup = dup_line_fraction(lines)
     if dup > cfg.max_dup_line_fraction:
         return FilterVerdict(DUP_LINE_FRACTION, dup, cfg.max_dup_line_fraction)

@@ -125,3 +125,14 @@ def _strip_banners(text: str, banner: KeywordSet, scan: int) -> Result:
     if not drop:
         return text, 0
     return "\n".join(line for i, line in enumerate(lines) if i not in drop), len(drop)
+
+
+def strip_credits(text: str, patterns: PatternSet) -> Result:
+    """Remove source credit and ad sentences (patterns.toml [credits], one pattern per form).
+
+    A form is removed only as a whole line (with its line break) or as a whole sentence: starting a
+    line or after a sentence end, ending at a sentence end, a closing bracket or its line's end.
+    """
+    text, hits = _sub(patterns.credit_lines, "", text)
+    text, n = _sub(patterns.credit_sentences, "", text)
+    return text, hits + n

@@ -1,4 +1,4 @@
-"""Load the junk patterns (HTML, entities, URLs, e-mails, watermarks, page markers) from TOML.
+"""Load the junk patterns (HTML, entities, URLs, e-mails, watermarks, credits, page markers) from TOML.
 
 The patterns are data, not code: the packaged `patterns.toml` holds the defaults and a corpus can
 point `clean.patterns_file` at its own copy. :func:`load_patterns` compiles them once; the Cleaner
@@ -69,6 +69,8 @@ class PatternSet:
     banner_line: KeywordSet | None
     page_inline: Patterns
     page_line: Patterns
+    credit_lines: Patterns = ()
+    credit_sentences: Patterns = ()
 
 
 def _compile(pattern: str, key: str, flags: int = 0) -> regex.Pattern:
@@ -101,6 +103,32 @@ def _whole_lines(patterns: list[str], key: str) -> Patterns:
     _group(patterns, key)  # validates
     return tuple(
         _compile(rf"^[ \t\u3000]*(?:{p})[ \t\u3000]*(?:\n|$)", key, regex.MULTILINE) for p in patterns
+    )
+
+
+_SP = "[ \\t\\u3000]*"
+_SENTENCE_START = r"(?:^|(?<=[。！？!?…」』”]))"
+
+
+def _credit_lines(patterns: list[str], key: str) -> Patterns:
+    """Each credit pattern as a whole line (optional brackets, trailing full stops) with its line break."""
+    _group(patterns, key)  # validates
+    return tuple(
+        _compile(rf"^{_SP}[（(【\[]?(?:{p})[）)】\]]?[。！？!?…]*{_SP}(?:\n|$)", key, regex.MULTILINE)
+        for p in patterns
+    )
+
+
+def _credit_sentences(patterns: list[str], key: str) -> Patterns:
+    """Each credit pattern as a whole sentence: it starts a line or follows a sentence end, and either
+    fills a pair of brackets or ends at a sentence end (taken with it) or at the end of its line."""
+    return tuple(
+        _compile(
+            rf"{_SENTENCE_START}{_SP}(?:[（(【\[](?:{p})[）)】\]]|(?:{p})(?=[。！？!?…\n]|$))[。！？!?…]*",
+            key,
+            regex.MULTILINE,
+        )
+        for p in patterns
     )
 
 
@@ -142,6 +170,8 @@ def load_patterns(path: str | None = None) -> PatternSet:
         watermark_line_patterns=_whole_lines(group("watermarks", "line_patterns"), "patterns.watermarks.line_patterns"),
         watermark_line=_keywords(group("watermarks", "line_keywords"), "patterns.watermarks.line_keywords"),
         banner_line=_keywords(group("watermarks", "banner_keywords"), "patterns.watermarks.banner_keywords"),
+        credit_lines=_credit_lines(group("credits", "patterns"), "patterns.credits.patterns"),
+        credit_sentences=_credit_sentences(group("credits", "patterns"), "patterns.credits.patterns"),
         page_inline=_group(group("page_markers", "inline"), "patterns.page_markers.inline"),
         # Inline markers that fill a line go with their line break, like the line-only ones.
         page_line=_whole_lines(

@@ -133,7 +133,9 @@ def rejoin_wraps(text: str, min_chars: int) -> Result:
     lines = text.split("\n")
     width = wrap_width(lines)
     gap = len(lines) if _double_spaced(lines) else 0  # any run of blank lines, if double-spaced
-    out: list[str] = []
+    # Each output line is a list of parts joined once at the end: appending to a growing string
+    # would copy it on every join (quadratic on a paragraph of many wrapped lines).
+    out: list[list[str]] = []
     last = ""  # the last physical line appended to out[-1], stripped
     last_heading = True
     blanks = 0
@@ -142,7 +144,7 @@ def rejoin_wraps(text: str, min_chars: int) -> Result:
         s = line.strip(_WS)
         if not s:
             blanks += 1
-            out.append(line)
+            out.append([line])
             continue
         heading = is_chapter_heading(s)
         joins = out and blanks <= gap and not heading and not last_heading
@@ -150,12 +152,14 @@ def rejoin_wraps(text: str, min_chars: int) -> Result:
             if blanks:
                 del out[-blanks:]
             sep = " " if last[-1].isascii() and last[-1].isalnum() and s[0].isascii() and s[0].isalnum() else ""
-            out[-1] = out[-1].rstrip(_WS) + sep + s
+            parts = out[-1]  # its last part is non-blank, so stripping it strips the whole line
+            parts[-1] = parts[-1].rstrip(_WS)
+            parts.append(sep + s)
             hits += 1
         else:
-            out.append(line)
+            out.append([line])
         last, last_heading, blanks = s, heading, 0
-    return "\n".join(out), hits
+    return "\n".join("".join(parts) for parts in out), hits
 
 
 _CUT = regex.compile(r"[\p{Han}「『“‘（《〈【〔]")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -23,12 +23,12 @@ import numpy as np
 from transforms.dedupe.minhash import (
     estimated_containment,
     estimated_jaccard,
-    exact_jaccard,
     sig_from_bytes,
 )
 from transforms.stats import STATS, stat
 
 JACCARD_NS = b"j"
+MEASURED = "measured"
 CONTAINMENT_NS = b"c"
 
 
@@ -59,13 +59,17 @@ def band_keys(sig: np.ndarray, bands: int, rows: int, namespace: bytes = JACCARD
 @dataclass(frozen=True)
 class Verifier:
     """The pair test: estimated Jaccard >= threshold, or (containment mode) estimated containment of
-    the smaller set >= containment_threshold. `slack` lowers both bars (pairs that an exact check
-    confirms later)."""
+    the smaller set >= containment_threshold. `slack` lowers the Jaccard bar when `exact_all` (every
+    candidate is then confirmed on exact sets); `containment_slack` lowers the containment bar, and a
+    pair that passes by containment only is always confirmed on exact sets."""
 
     threshold: float
     containment: bool = False
     containment_threshold: float = 1.0
     slack: float = 0.0
+    containment_slack: float = 0.0
+    exact_all: bool = False
+    containment_max_ratio: float = 1.0
 
     def estimate(self, sig_a, sig_b, size_a: int, size_b: int) -> tuple[float, float]:
         """(estimated Jaccard, estimated containment of the smaller set or 0.0 when not in that mode)."""
@@ -73,24 +77,41 @@ class Verifier:
         if not self.containment:
             return j, 0.0
         small, large = sorted((size_a, size_b))
+        if small > self.containment_max_ratio * large:
+            return j, 0.0  # about equal sizes: Jaccard decides
         return j, estimated_containment(j, small, large)
+
+    def verdict(self, jaccard: float, containment: float) -> str | None:
+        """None (rejected), SURE (an edge) or CHECK (an edge if its exact shingle sets pass)."""
+        if jaccard >= self.threshold - self.slack:
+            return CHECK if self.exact_all else SURE
+        if self.containment and containment >= self.containment_threshold - self.containment_slack:
+            return CHECK
+        return None
 
     def passes(self, jaccard: float, containment: float) -> bool:
         """Does a pair with these similarities pass (with slack)?"""
-        if jaccard >= self.threshold - self.slack:
-            return True
-        return self.containment and containment >= self.containment_threshold - self.slack
+        return self.verdict(jaccard, containment) is not None
+
+    def exact_measures(self, set_a: np.ndarray, set_b: np.ndarray) -> tuple[float, float]:
+        """(exact Jaccard, exact containment of the smaller set in the larger) of sorted unique hash arrays."""
+        if set_a.size == 0 or set_b.size == 0:
+            return 0.0, 0.0
+        inter = np.intersect1d(set_a, set_b, assume_unique=True).size
+        return inter / float(set_a.size + set_b.size - inter), inter / float(min(set_a.size, set_b.size))
 
     def passes_exact(self, set_a: np.ndarray, set_b: np.ndarray) -> bool:
         """The same test on exact shingle sets (sorted unique hash arrays), with no slack."""
-        j = exact_jaccard(set_a, set_b)
-        if j >= self.threshold:
-            return True
-        if not self.containment:
-            return False
-        small = min(set_a.size, set_b.size)
-        inter = np.intersect1d(set_a, set_b, assume_unique=True).size
-        return small > 0 and inter / small >= self.containment_threshold
+        j, c = self.exact_measures(set_a, set_b)
+        return j >= self.threshold or (self.containment and c >= self.containment_threshold and self._unequal(set_a, set_b))
+
+    def _unequal(self, set_a: np.ndarray, set_b: np.ndarray) -> bool:
+        small, large = sorted((set_a.size, set_b.size))
+        return small <= self.containment_max_ratio * large
+
+
+SURE = "sure"
+CHECK = "check"
 
 
 def bucket_pairs(members: list[tuple], max_bucket_size: int) -> Iterator[tuple[tuple, tuple]]:
@@ -105,19 +126,29 @@ def bucket_pairs(members: list[tuple], max_bucket_size: int) -> Iterator[tuple[t
             yield a, b
 
 
+def classified_bucket_edges(
+    members: Iterable[tuple[str, bytes, int]], verifier: Verifier, max_bucket_size: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], int]:
+    """(sure edges, edges to check on exact sets, pairs checked) among (doc_id, signature bytes, set
+    size) bucket members; every edge (a, b) has a < b."""
+    uniq = sorted({m[0]: m for m in members}.values())
+    sure, check, checked = [], [], 0
+    for (id_a, sig_a, size_a), (id_b, sig_b, size_b) in bucket_pairs(uniq, max_bucket_size):
+        checked += 1
+        verdict = verifier.verdict(*verifier.estimate(sig_from_bytes(sig_a), sig_from_bytes(sig_b), size_a, size_b))
+        if verdict == SURE:
+            sure.append((id_a, id_b))
+        elif verdict == CHECK:
+            check.append((id_a, id_b))
+    return sure, check, checked
+
+
 def verified_bucket_edges(
     members: Iterable[tuple[str, bytes, int]], verifier: Verifier, max_bucket_size: int
 ) -> tuple[list[tuple[str, str]], int]:
-    """Verified edges (a, b) with a < b among (doc_id, signature bytes, set size) bucket members,
-    and the number of pairs checked."""
-    uniq = sorted({m[0]: m for m in members}.values())
-    edges, checked = [], 0
-    for (id_a, sig_a, size_a), (id_b, sig_b, size_b) in bucket_pairs(uniq, max_bucket_size):
-        checked += 1
-        j, c = verifier.estimate(sig_from_bytes(sig_a), sig_from_bytes(sig_b), size_a, size_b)
-        if verifier.passes(j, c):
-            edges.append((id_a, id_b))
-    return edges, checked
+    """Edges (a, b) with a < b that pass the signature estimates (sure or to check), and pairs checked."""
+    sure, check, checked = classified_bucket_edges(members, verifier, max_bucket_size)
+    return sorted(sure + check), checked
 
 
 class _BandKeys(beam.DoFn):
@@ -147,9 +178,11 @@ class _VerifyBucket(beam.DoFn):
             return
         if len(members) > self.max_bucket_size:
             yield stat("dedupe.large_buckets")
-        edges, checked = verified_bucket_edges(members, self.verifier, self.max_bucket_size)
+        sure, check, checked = classified_bucket_edges(members, self.verifier, self.max_bucket_size)
         yield stat("dedupe.lsh_pair_checks", checked)
-        yield from edges
+        yield from sure
+        for edge in check:
+            yield beam.pvalue.TaggedOutput(CHECK, edge)
 
 
 class _ExactCheck(beam.DoFn):
@@ -166,8 +199,13 @@ class _ExactCheck(beam.DoFn):
             return
         set_b = np.frombuffer(sets[0], dtype="<u4")
         for a, set_a in sorted(grouped["edge"]):
-            if self.verifier.passes_exact(np.frombuffer(set_a, dtype="<u4"), set_b):
+            set_a = np.frombuffer(set_a, dtype="<u4")
+            _, c = self.verifier.exact_measures(set_a, set_b)
+            if self.verifier.passes_exact(set_a, set_b):
                 yield (a, b)
+                if self.verifier.containment:  # (shorter doc, (longer doc, its exact containment))
+                    small, large = (a, b) if (set_a.size, a) < (set_b.size, b) else (b, a)
+                    yield beam.pvalue.TaggedOutput(MEASURED, (small, (large, c)))
             else:
                 yield stat("dedupe.exact_check_rejected")
 
@@ -190,11 +228,20 @@ def _count(name: str):
     return emit
 
 
-class CandidateEdges(beam.PTransform):
-    """PCollection[(doc_id, signature bytes, set size)] -> (edges (a, b) a < b, distinct; stats).
+class LshResult(NamedTuple):
+    """What :class:`CandidateEdges` returns."""
 
-    `sets` (PCollection[(doc_id, sorted unique shingle hashes as bytes)]) is needed only when
-    `cfg.verify_exact_jaccard` is on.
+    edges: beam.PCollection  # (a, b), a < b, distinct
+    stats: beam.PCollection  # (counter name, int)
+    measured: beam.PCollection  # (shorter doc_id, (longer doc_id, exact containment)) of exactly checked edges
+
+
+class CandidateEdges(beam.PTransform):
+    """PCollection[(doc_id, signature bytes, set size)] -> LshResult(edges, stats, measured).
+
+    `sets` (PCollection[(doc_id, sorted unique shingle hashes as bytes)]) is needed when
+    `cfg.verify_exact_jaccard` or `cfg.containment` is on: candidates that pass by containment only
+    (and with verify_exact_jaccard every candidate) are confirmed on their exact shingle sets.
     """
 
     def __init__(self, cfg, sets=None):
@@ -215,6 +262,9 @@ class CandidateEdges(beam.PTransform):
             containment=cfg.containment,
             containment_threshold=cfg.containment_threshold,
             slack=cfg.exact_verify_slack if cfg.verify_exact_jaccard else 0.0,
+            containment_slack=cfg.containment_verify_slack if cfg.containment else 0.0,
+            exact_all=cfg.verify_exact_jaccard,
+            containment_max_ratio=cfg.containment_max_ratio,
         )
 
     def expand(self, reps):
@@ -223,17 +273,23 @@ class CandidateEdges(beam.PTransform):
             | "BandKeys" >> beam.ParDo(_BandKeys(self.bands, self.rows, self.c_bands, self.c_rows))
             | "Buckets" >> beam.GroupByKey()
             | "VerifyBuckets" >> beam.ParDo(_VerifyBucket(self.verifier, self.cfg.max_bucket_size)).with_outputs(
-                STATS, main="edges"
+                CHECK, STATS, main="edges"
             )
         )
         edges = checked.edges | "DistinctEdges" >> beam.Distinct()
         stats = [checked[STATS]]
-        if self.cfg.verify_exact_jaccard:
-            exact, missing = self._exact_check(edges)
-            edges, stats = exact.edges, stats + [exact[STATS], missing]
+        if self.sets is not None and (self.cfg.verify_exact_jaccard or self.cfg.containment):
+            to_check = checked[CHECK] | "DistinctChecks" >> beam.Distinct()
+            exact, missing = self._exact_check(to_check)
+            edges = (edges, exact.edges) | "SureAndChecked" >> beam.Flatten()
+            stats += [exact[STATS], missing]
+            measured = exact[MEASURED]
+        else:  # no sets to check on: the estimate decides
+            edges = (edges, checked[CHECK] | "DistinctUnchecked" >> beam.Distinct()) | "AllPassing" >> beam.Flatten()
+            measured = reps.pipeline | "NoMeasures" >> beam.Create([])
         counted = edges | "CountEdges" >> beam.FlatMap(_count("dedupe.near_edges")).with_outputs(STATS, main="edges")
         stats.append(counted[STATS])
-        return counted.edges, stats | "FlattenLshStats" >> beam.Flatten()
+        return LshResult(counted.edges, stats | "FlattenLshStats" >> beam.Flatten(), measured)
 
     def _exact_check(self, edges):
         first = (
@@ -244,5 +300,5 @@ class CandidateEdges(beam.PTransform):
         return (
             {"set": self.sets, "edge": first.edges}
             | "JoinSetB" >> beam.CoGroupByKey()
-            | "ExactCheck" >> beam.ParDo(_ExactCheck(self.verifier)).with_outputs(STATS, main="edges")
+            | "ExactCheck" >> beam.ParDo(_ExactCheck(self.verifier)).with_outputs(MEASURED, STATS, main="edges")
         ), first[STATS]

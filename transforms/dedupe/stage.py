@@ -9,7 +9,8 @@ Graph (no step gathers all documents or all signatures on one worker):
 4. Connected components over exact + near edges, distributed (:mod:`.components`).
 5. Group member summaries by cluster; keep rule: most Han characters, ties -> smallest doc_id.
 6. Join the decisions back to the documents by doc_id: kept documents (cluster_id, cluster_size) and
-   duplicates rows (kind, cluster_id, kept_doc_id, estimated similarity with the kept document).
+   duplicates rows (kind exact/near/contained, cluster_id, kept_doc_id, estimated similarity with the
+   kept document, containment in it: exact when the pair was checked on its shingle sets).
 7. Cross-document boilerplate lines on the kept documents (:mod:`.boilerplate`).
 """
 
@@ -27,6 +28,7 @@ from transforms.dedupe.exact import ExactDuplicates
 from transforms.dedupe.keytext import exact_hash, han_count, key_text, make_converter, nfkc
 from transforms.dedupe.lsh import CandidateEdges
 from transforms.dedupe.minhash import (
+    estimated_containment,
     estimated_jaccard,
     permutations,
     shingle_hashes,
@@ -85,7 +87,7 @@ class _Summarize(beam.DoFn):
                 if cfg.containment or cfg.verify_exact_jaccard:
                     uniq = unique_hashes(hashes)
                     summary["size"] = int(uniq.size)
-                    if cfg.verify_exact_jaccard:
+                    if cfg.verify_exact_jaccard or cfg.containment:
                         yield beam.pvalue.TaggedOutput(SETS, (doc["doc_id"], uniq.astype("<u4").tobytes()))
         yield stat("dedupe.input_docs")
         yield (summary["doc_id"], summary)
@@ -96,10 +98,18 @@ def keep_order(member: dict) -> tuple:
     return (-member["han"], member["doc_id"])
 
 
-def decide_cluster(cluster_id: str, members: list[dict]) -> list[tuple[str, dict]]:
+def decide_cluster(
+    cluster_id: str, members: list[dict], cfg: DedupeConfig | None = None
+) -> list[tuple[str, dict]]:
     """(doc_id, decision) for every member of one cluster. The kept member's decision has kind None;
-    others: kind "exact" when their exact hash equals the kept one's (similarity 1.0), else "near"
-    with the signature-estimated Jaccard against the kept document."""
+    others: kind "exact" when their exact hash equals the kept one's (similarity 1.0, containment
+    1.0), else "near" with the signature-estimated Jaccard against the kept document, or, in
+    containment mode, "contained" when that Jaccard is below `cfg.threshold`, the member's shingle
+    set is at most `cfg.containment_max_ratio` of the kept one's and its estimated containment in it is at least
+    `cfg.containment_threshold` (a partial upload, an excerpt). Near and contained decisions carry the
+    estimated containment (None without containment mode); _Apply replaces it by the exact value
+    when the pair was checked exactly."""
+    cfg = cfg or DedupeConfig()
     members = sorted(members, key=keep_order)
     kept = members[0]
     size = sum(m["copies"] for m in members)
@@ -107,14 +117,20 @@ def decide_cluster(cluster_id: str, members: list[dict]) -> list[tuple[str, dict
     for m in members:
         decision = {"cluster_id": cluster_id, "cluster_size": size, "kept_doc_id": kept["doc_id"]}
         if m is kept:
-            decision.update(kind=None, similarity=None)
+            decision.update(kind=None, similarity=None, containment=None)
         elif m["exact"] == kept["exact"]:
-            decision.update(kind="exact", similarity=1.0)
+            decision.update(kind="exact", similarity=1.0, containment=1.0)
         else:
-            sim = None
+            sim = contained = None
             if m["sig"] is not None and kept["sig"] is not None:
                 sim = estimated_jaccard(sig_from_bytes(m["sig"]), sig_from_bytes(kept["sig"]))
-            decision.update(kind="near", similarity=sim)
+                if cfg.containment and m["size"] and kept["size"]:
+                    contained = estimated_containment(sim, m["size"], kept["size"]) if m["size"] <= kept["size"] else sim
+            kind = "near"
+            smaller = m["size"] <= cfg.containment_max_ratio * kept["size"]
+            if cfg.containment and sim is not None and sim < cfg.threshold and smaller:
+                kind = "contained" if contained >= cfg.containment_threshold - cfg.containment_verify_slack else "near"
+            decision.update(kind=kind, similarity=sim, containment=contained)
         out.append((m["doc_id"], decision))
     return out
 
@@ -127,15 +143,18 @@ def _cluster_of(element):
 
 
 class _Decide(beam.DoFn):
+    def __init__(self, cfg: DedupeConfig):
+        self.cfg = cfg
+
     def process(self, element):
         cluster_id, members = element
         members = list(members)
         if sum(m["copies"] for m in members) > 1:
             yield stat("dedupe.clusters")
-        yield from decide_cluster(cluster_id, members)
+        yield from decide_cluster(cluster_id, members, self.cfg)
 
 
-def duplicate_row(doc: dict, decision: dict, kind: str, similarity) -> dict:
+def duplicate_row(doc: dict, decision: dict, kind: str, similarity, containment=None) -> dict:
     """A DUPLICATES row for removed document `doc`."""
     row = {
         "doc_id": doc["doc_id"],
@@ -147,6 +166,7 @@ def duplicate_row(doc: dict, decision: dict, kind: str, similarity) -> dict:
         "kept_doc_id": decision["kept_doc_id"],
         "similarity": similarity,
         "char_length": doc.get("char_length"),
+        "containment": containment,
     }
     assert set(row) == set(DUPLICATES.schema.names)
     return row
@@ -156,8 +176,16 @@ def _copy_order(doc: dict) -> tuple:
     return (doc.get("source") or "", doc.get("locator") or "", doc.get("title") or "")
 
 
+def measured_containment(decision: dict, measured) -> float | None:
+    """The exact containment of this document in its kept one when the pair was checked exactly
+    (`measured`: (longer doc_id, containment) pairs), else the decision's estimate."""
+    exact = [c for other, c in measured if other == decision["kept_doc_id"]]
+    return exact[0] if exact else decision.get("containment")
+
+
 class _Apply(beam.DoFn):
-    """(doc_id, {"doc": documents, "decision": [decision]}) -> kept documents, DUPLICATES rows, stats."""
+    """(doc_id, {"doc": documents, "decision": [decision], "measured": [(other, containment)]}) -> kept
+    documents, DUPLICATES rows, stats."""
 
     def process(self, element):
         doc_id, grouped = element
@@ -173,22 +201,23 @@ class _Apply(beam.DoFn):
             yield dict(first, cluster_id=decision["cluster_id"], cluster_size=decision["cluster_size"])
             yield stat("dedupe.kept")
         else:
-            yield self._removed(first, decision, decision["kind"], decision["similarity"])
+            contained = measured_containment(decision, grouped.get("measured", ()))
+            yield self._removed(first, decision, decision["kind"], decision["similarity"], contained)
             yield stat(f"dedupe.{decision['kind']}_removed")
         for copy in copies:
-            yield self._removed(copy, decision, "exact", 1.0)
+            yield self._removed(copy, decision, "exact", 1.0, 1.0)
             yield stat("dedupe.exact_removed")
 
     @staticmethod
-    def _removed(doc, decision, kind, similarity):
-        return beam.pvalue.TaggedOutput("duplicates", duplicate_row(doc, decision, kind, similarity))
+    def _removed(doc, decision, kind, similarity, containment):
+        return beam.pvalue.TaggedOutput("duplicates", duplicate_row(doc, decision, kind, similarity, containment))
 
 
 class DedupeDocuments(beam.PTransform):
     """PCollection[cleaned document dict] -> DedupeResult(kept, duplicates, stats).
 
     Stats: dedupe.input_docs, dedupe.kept, dedupe.exact_removed, dedupe.near_removed,
-    dedupe.clusters (clusters of 2+ documents), dedupe.exact_groups, dedupe.near_edges,
+    dedupe.contained_removed, dedupe.clusters (clusters of 2+ documents), dedupe.exact_groups, dedupe.near_edges,
     dedupe.lsh_pair_checks, dedupe.large_buckets, dedupe.near_skipped_empty, dedupe.cc_nodes,
     boilerplate.patterns, boilerplate.lines_removed, boilerplate.docs_changed.
     """
@@ -204,13 +233,15 @@ class DedupeDocuments(beam.PTransform):
         members, reps, exact_edges, exact_stats = summarized.summaries | "Exact" >> ExactDuplicates(cfg.exact)
         stats = [summarized[STATS], exact_stats]
         edge_sets = [exact_edges]
+        measured = []
         if cfg.near:
             reps = reps | "SignedReps" >> beam.FlatMap(
                 lambda r: [(r["doc_id"], r["sig"], r["size"])] if r["sig"] is not None else []
             )
-            near_edges, near_stats = reps | "NearDuplicates" >> CandidateEdges(cfg, summarized[SETS])
-            edge_sets.append(near_edges)
-            stats.append(near_stats)
+            lsh = reps | "NearDuplicates" >> CandidateEdges(cfg, summarized[SETS])
+            edge_sets.append(lsh.edges)
+            stats.append(lsh.stats)
+            measured.append(lsh.measured)
         edges = tuple(edge_sets) | "AllEdges" >> beam.Flatten()
         roots, cc_stats = edges | "Components" >> ConnectedComponents(cfg.max_cc_rounds)
         stats.append(cc_stats)
@@ -220,11 +251,14 @@ class DedupeDocuments(beam.PTransform):
             | "JoinRoots" >> beam.CoGroupByKey()
             | "ClusterOf" >> beam.FlatMap(_cluster_of)
             | "GroupClusters" >> beam.GroupByKey()
-            | "Decide" >> beam.ParDo(_Decide()).with_outputs(STATS, main="decisions")
+            | "Decide" >> beam.ParDo(_Decide(cfg)).with_outputs(STATS, main="decisions")
         )
         stats.append(decisions[STATS])
+        joined = {"doc": docs | "DocById" >> beam.Map(lambda d: (d["doc_id"], d)), "decision": decisions.decisions}
+        if measured:
+            joined["measured"] = measured[0]
         applied = (
-            {"doc": docs | "DocById" >> beam.Map(lambda d: (d["doc_id"], d)), "decision": decisions.decisions}
+            joined
             | "JoinDecisions" >> beam.CoGroupByKey()
             | "Apply" >> beam.ParDo(_Apply()).with_outputs("duplicates", STATS, main="kept")
         )
