@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 
 #: Default estimated in-memory bytes of Python rows a writer holds before it spills a sorted run.
-SPILL_BYTES = 128 << 20
+SPILL_BYTES = 64 << 20
 #: Target bytes of one record batch in a spilled run (the merge holds one batch per run).
 RUN_BATCH_BYTES = 1 << 20
 #: Most runs merged at once; more runs are first merged into larger runs, FAN_IN at a time.
@@ -31,11 +31,15 @@ def canonical(row: dict) -> str:
 
 
 def row_bytes(row: dict) -> int:
-    """A cheap estimate of a row dict's in-memory size (CPython: ~2 bytes per CJK char, 36 per list int)."""
+    """A cheap estimate of a row dict's in-memory size while it is sorted and converted.
+
+    CPython holds a CJK character in 2 bytes and, once Arrow has converted the string, caches its
+    3-byte UTF-8 form inside the str object too: 5 per character; a list int takes ~36 bytes.
+    """
     size = 100 + 8 * len(row)
     for v in row.values():
         if isinstance(v, str):
-            size += 50 + 2 * len(v)
+            size += 50 + 5 * len(v)
         elif isinstance(v, (list, tuple)):
             size += 56 + 36 * len(v)
         else:
@@ -43,20 +47,27 @@ def row_bytes(row: dict) -> int:
     return size
 
 
+def _stored(row: dict, schema: pa.Schema) -> dict:
+    """The row as Arrow stores it (types coerced to the schema, missing columns None, extra keys dropped)."""
+    return pa.Table.from_pylist([row], schema=schema).to_pylist()[0]
+
+
 def sorted_table(rows: list[dict], schema: pa.Schema, key: str) -> pa.Table:
-    """The rows as an Arrow table of `schema`, ordered by (key, canonical JSON of the stored row)."""
-    table = pa.Table.from_pylist(rows, schema=schema)
-    keys = table.column(key).to_pylist()
-    order = sorted(range(len(keys)), key=keys.__getitem__)
+    """The rows as an Arrow table of `schema`, ordered by (key, canonical JSON of the stored row).
+
+    Orders Python rows first (only rows that tie on the key are converted one by one to compare
+    them), then converts once: one Arrow copy of the rows, no `take`.
+    """
+    order = sorted(range(len(rows)), key=lambda i: rows[i][key])
     i = 0
     while i < len(order):
         j = i + 1
-        while j < len(order) and keys[order[j]] == keys[order[i]]:
+        while j < len(order) and rows[order[j]][key] == rows[order[i]][key]:
             j += 1
-        if j - i > 1:  # ties: compare whole rows, fetched from Arrow one at a time
-            order[i:j] = sorted(order[i:j], key=lambda k: canonical(table.slice(k, 1).to_pylist()[0]))
+        if j - i > 1:  # ties: compare whole rows as stored
+            order[i:j] = sorted(order[i:j], key=lambda k: canonical(_stored(rows[k], schema)))
         i = j
-    return table.take(pa.array(order, type=pa.int64())) if order else table
+    return pa.Table.from_pylist([rows[k] for k in order], schema=schema)
 
 
 class _Order:
@@ -102,7 +113,7 @@ def _merge(paths: list[str], key: str) -> Iterator[dict]:
 
 
 def _read_run(path: str) -> Iterator[dict]:
-    with pa.memory_map(path) as source:
+    with pa.OSFile(path, "rb") as source:  # read batch by batch; a memory map would count whole runs in RSS
         reader = pa.ipc.open_file(source)
         for i in range(reader.num_record_batches):
             yield from reader.get_batch(i).to_pylist()
@@ -140,7 +151,9 @@ class SortedRows:
 
     def _flush(self) -> None:
         if self._buffer:
-            self.runs.append(_spill(sorted_table(self._buffer, self._schema, self._key), self._next_path()))
+            table = sorted_table(self._buffer, self._schema, self._key)
+            self._buffer, self._estimate = [], 0  # the Python rows go before the run is written
+            self.runs.append(_spill(table, self._next_path()))
         self._buffer, self._estimate = [], 0
 
     def batches(self, rows_per_batch: int) -> Iterator[pa.Table]:
