@@ -126,3 +126,55 @@ def test_resolved_shard_counts_are_recorded_in_the_manifest_config(raw, tmp_path
     again = json.loads((explicit / "manifest.json").read_text())
     assert again["version_id"] == manifest["version_id"]
     assert (explicit / "manifest.json").read_bytes() == (out / "manifest.json").read_bytes()
+
+
+# --- verify in constant memory --------------------------------------------------------------------------------------
+
+def test_verify_hashes_in_chunks_and_counts_rows_from_the_footer(tmp_path, monkeypatch):
+    import hashlib
+    import random
+
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipelines import verify as verify_mod
+    from schemas.tables import EXAMPLES, SCHEMA_VERSION
+    from transforms import atomic_files
+    from transforms.shard_writer import write_shard
+
+    rng = random.Random(0)
+    rows = [{"example_id": f"e{i:06d}", "task": "infilling", "doc_id": "d", "segment_index": i,
+             "input_ids": [rng.randrange(1 << 30) for _ in range(200)], "target_ids": [1]} for i in range(4000)]
+    path = str(tmp_path / "big.parquet")
+    write_shard(rows, EXAMPLES, path, 256)
+    size = (tmp_path / "big.parquet").stat().st_size
+    assert size > 2 << 20
+
+    reads: list[int] = []
+    real_open = FileSystems.open
+
+    class Counting:
+        def __init__(self, f):
+            self._f = f
+
+        def read(self, n=-1):
+            data = self._f.read(n)
+            reads.append(len(data))
+            return data
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._f.close()
+
+    monkeypatch.setattr(FileSystems, "open", staticmethod(lambda *a, **k: Counting(real_open(*a, **k))))
+    monkeypatch.setattr(atomic_files, "HASH_CHUNK", 1 << 20)
+    digest, n = atomic_files.sha256_of(path)
+    assert (digest, n) == (hashlib.sha256((tmp_path / "big.parquet").read_bytes()).hexdigest(), size)
+    assert max(reads) <= 1 << 20  # never the whole file at once
+    reads.clear()
+    assert verify_mod._footer(path) == (4000, SCHEMA_VERSION)
+    assert reads and sum(reads) < size // 10  # the footer, not the data pages
