@@ -42,7 +42,7 @@ class _Outputs:
 
 def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output: str, input_patterns: list[str]):
     """Add the whole build to pipeline `p`. Returns the manifest PCollection (one element)."""
-    cfg = resolve_output_shards(cfg, [f.path for f in files])  # no-op when the CLI resolved them already
+    cfg = resolve_output_shards(cfg, input_patterns, [f.path for f in files])  # no-op once the CLI resolved them
     out = _Outputs(output.rstrip("/"), cfg)
     o = cfg.output
     ingested = p | "ListInputs" >> beam.Create(files) | "Ingest" >> IngestFiles(cfg.ingest)

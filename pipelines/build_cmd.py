@@ -90,7 +90,7 @@ def run(args) -> int:
         # Before beam.Pipeline(): Beam validates packaging options when the pipeline is made.
         plan = runners.prepare_launch(options, dry_run=launch_only, paths=[*args.input, args.output, args.vocab])
         files = runners.resolve_inputs(args.input, dry_run=launch_only)
-        cfg = resolve_output_shards(cfg, None if launch_only else [f.path for f in files])
+        cfg = resolve_output_shards(cfg, None if launch_only else args.input, [f.path for f in files])
         if not launch_only:
             removed = prepare_output(args.output, args.overwrite)
             if removed:

@@ -124,26 +124,34 @@ class BuildConfig:
         return BuildConfig(self.top, stages)
 
 
-def resolve_output_shards(cfg: BuildConfig, input_paths: list[str] | None) -> BuildConfig:
+def resolve_output_shards(cfg: BuildConfig, patterns: list[str] | None, paths: list[str] | None = None) -> BuildConfig:
     """`cfg` with output shard counts of 0 replaced by the counts derived from the inputs' total size.
 
-    A config whose counts are all set is returned unchanged (nothing is listed). `input_paths` None
-    (a dry run, which does not list remote inputs) resolves to 1 shard.
+    A config whose counts are all set is returned unchanged (nothing is listed). The size is that of
+    the files `paths` (all files when None) matched by `patterns`; `patterns` None (a dry run, which
+    does not list remote inputs) resolves to 1 shard.
     """
     out: OutputConfig = cfg.output  # type: ignore[attr-defined]
     if out.documents_shards and out.examples_shards:
         return cfg
-    size = input_bytes(input_paths) if input_paths is not None else 0
+    size = input_bytes(patterns, paths) if patterns is not None else 0
     return cfg.replace("output", **out.shards_for(size))
 
 
-def input_bytes(paths: list[str]) -> int:
-    """Total size of the input files, listed through Beam FileSystems (one match call)."""
+def input_bytes(patterns: list[str], paths: list[str] | None = None) -> int:
+    """Total size of the files `patterns` match (only those in `paths` when given), each counted once.
+
+    One Beam FileSystems listing per pattern, so a corpus of many files costs no per-file calls.
+    """
     from apache_beam.io.filesystems import FileSystems
 
-    if not paths:
-        return 0
-    return sum(m.size_in_bytes for r in FileSystems.match(list(paths)) for m in r.metadata_list)
+    wanted = set(paths) if paths is not None else None
+    sizes: dict[str, int] = {}
+    for result in FileSystems.match(list(patterns)) if patterns else []:
+        for meta in result.metadata_list:
+            if wanted is None or meta.path in wanted:
+                sizes[meta.path] = meta.size_in_bytes
+    return sum(sizes.values())
 
 
 def _build(cls: type, values: dict[str, Any], prefix: str) -> StageConfig:
