@@ -249,7 +249,7 @@ def _volumes(st: dict) -> dict:
     if not raw or not parquet or not pickled:
         return {}
     scale = PLAN_CORPUS_MB / raw / 1000  # slice MB -> GB at plan size
-    o = OutputConfig()
+    o = OutputConfig(**OutputConfig().shards_for(int(PLAN_CORPUS_MB * 1e6)))  # the defaults, resolved at plan size
     docs_gb = med(parquet, "documents") * scale
     examples_gb = (med(parquet, "examples_train") + med(parquet, "examples_validation")) * scale
     docs_ser = pickled["boilerplate"]["docs"] * scale  # documents as Beam moves them (pickled dicts)

@@ -201,10 +201,12 @@ def _table_specs(cfg) -> dict:
     from schemas.tables import DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS
 
     o = cfg.output
+    # shard counts 0 (derived from the input size at launch): measure with 8, as before auto-sizing
+    docs_n, examples_n = o.documents_shards or 8, o.examples_shards or 8
     return {  # name -> (spec, shards, subdir, row group size), as pipelines.build writes them
-        "documents": (DOCUMENTS, o.documents_shards, None, o.documents_row_group_size),
-        "examples_train": (EXAMPLES, o.examples_shards, "examples/train", o.examples_row_group_size),
-        "examples_validation": (EXAMPLES, o.examples_shards, "examples/validation", o.examples_row_group_size),
+        "documents": (DOCUMENTS, docs_n, None, o.documents_row_group_size),
+        "examples_train": (EXAMPLES, examples_n, "examples/train", o.examples_row_group_size),
+        "examples_validation": (EXAMPLES, examples_n, "examples/validation", o.examples_row_group_size),
         "rejects": (REJECTS, o.side_table_shards, None, 1024),
         "filtered": (FILTERED, o.side_table_shards, None, 1024),
         "duplicates": (DUPLICATES, o.side_table_shards, None, 1024),

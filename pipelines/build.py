@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 
-from pipelines.config import BuildConfig
+from pipelines.config import BuildConfig, resolve_output_shards
 from pipelines.manifest_stage import WriteManifest
 from schemas.tables import DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS
 from transforms.cleaning.stage import CleanDocuments
@@ -42,6 +42,7 @@ class _Outputs:
 
 def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output: str, input_patterns: list[str]):
     """Add the whole build to pipeline `p`. Returns the manifest PCollection (one element)."""
+    cfg = resolve_output_shards(cfg, input_patterns, [f.path for f in files])  # no-op once the CLI resolved them
     out = _Outputs(output.rstrip("/"), cfg)
     o = cfg.output
     ingested = p | "ListInputs" >> beam.Create(files) | "Ingest" >> IngestFiles(cfg.ingest)

@@ -19,7 +19,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipelines import runners
 from pipelines.build import assemble
-from pipelines.config import BuildConfig, load_config
+from pipelines.config import BuildConfig, load_config, resolve_output_shards
+from pipelines.output_dir import prepare_output
 from schemas import manifest as mf
 from transforms.config_base import ConfigError
 from transforms.shard_writer import write_atomically
@@ -30,8 +31,6 @@ LOG = logging.getLogger("longlm.build")
 #: process per core. It skips the DirectRunner's attempt to fetch Prism, and unlike the in-process
 #: mode it uses every core.
 DEFAULT_LOCAL_OPTIONS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
-OUTPUT_ENTRIES = ("documents", "rejects", "filtered", "duplicates", "vocab", "examples", "report",
-                  mf.MANIFEST_NAME, mf.RUN_INFO_NAME)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, metavar="DIR", help="output directory (local, gs://, s3://, hdfs://)")
     p.add_argument("--config", metavar="TOML", help="corpus config (see `longlm init-config`); default: all defaults")
     p.add_argument("--vocab", metavar="PATH", help="reuse this spiece.model instead of training a vocabulary")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier build in DIR")
+    p.add_argument("--overwrite", action="store_true",
+                   help="DIR is not empty: delete every file an earlier build (finished or not) left there first; "
+                   "without it a non-empty DIR is refused")
     p.add_argument("--dry-run", action="store_true", help="print the stage graph and resolved options, run nothing")
     p.set_defaults(func=run, accepts_extra=True)
 
@@ -61,16 +62,6 @@ def beam_options(extra: list[str]) -> PipelineOptions:
         named = {a.split("=")[0] for a in flags}
         flags = [f for f in DEFAULT_LOCAL_OPTIONS if f.split("=")[0] not in named] + flags
     return PipelineOptions(flags)
-
-
-def _prepare_output(output: str, overwrite: bool) -> None:
-    if FileSystems.exists(FileSystems.join(output, mf.MANIFEST_NAME)):
-        if not overwrite:
-            raise ConfigError("--output", f"'{output}' already holds a build (manifest.json); pass --overwrite to replace it")
-        for entry in OUTPUT_ENTRIES:
-            path = FileSystems.join(output, entry)
-            if FileSystems.exists(path):
-                FileSystems.delete([path])
 
 
 def stage_graph(p: beam.Pipeline) -> list[str]:
@@ -99,13 +90,17 @@ def run(args) -> int:
         # Before beam.Pipeline(): Beam validates packaging options when the pipeline is made.
         plan = runners.prepare_launch(options, dry_run=launch_only, paths=[*args.input, args.output, args.vocab])
         files = runners.resolve_inputs(args.input, dry_run=launch_only)
+        cfg = resolve_output_shards(cfg, None if launch_only else args.input, [f.path for f in files])
         if not launch_only:
-            _prepare_output(args.output, args.overwrite)
+            removed = prepare_output(args.output, args.overwrite)
+            if removed:
+                LOG.info("--overwrite: removed %d files of an earlier build from %s", len(removed), args.output)
     except ConfigError as e:
         print(f"longlm build: {e}", file=sys.stderr)
         return 2
-    LOG.info("%d input files from %s; config %s; runner %s", len(files), ", ".join(args.input),
-             args.config or "(defaults)", options.view_as(StandardOptions).runner)
+    LOG.info("%d input files from %s; config %s; runner %s; shards: documents %d, examples %d per split",
+             len(files), ", ".join(args.input), args.config or "(defaults)", options.view_as(StandardOptions).runner,
+             cfg.output.documents_shards, cfg.output.examples_shards)
     p = beam.Pipeline(options=options)
     assemble(p, cfg, files, args.output, args.input)
     if args.dry_run:
@@ -144,4 +139,7 @@ def _report(args, cfg: BuildConfig, options: PipelineOptions, seconds: float) ->
              raw_bytes / 1e6 / max(seconds, 1e-9), args.output)
     LOG.info("documents: read %d = kept %d + rejected %d + filtered %d + duplicates %d (%s)", acc["read"], acc["kept"],
              acc["rejected"], acc["filtered"], acc["duplicates"], "holds" if acc["holds"] else "DOES NOT HOLD")
-    return 0 if acc["holds"] else 1
+    writers = manifest.get("writers", {"holds": True, "short": []})
+    for line in writers["short"]:
+        LOG.error("rows lost before a writer: %s", line)
+    return 0 if acc["holds"] and writers["holds"] else 1

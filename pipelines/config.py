@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -34,19 +35,44 @@ class CorpusConfig(StageConfig):
     name: str = knob("longlm-corpus", "Free-form corpus name recorded in the manifest")
 
 
+#: Parquet bytes per raw input byte, measured on the shared novels (bench/README.md, 120 GB plan:
+#: 67 GB of documents and 59 GB of examples from 120 GB of raw text). Used only to choose shard counts.
+DOCUMENTS_PARQUET_PER_INPUT_BYTE = 0.56
+EXAMPLES_PARQUET_PER_INPUT_BYTE = 0.49
+
+
 @dataclass(frozen=True)
 class OutputConfig(StageConfig):
+    """Parquet output: shard counts and row groups. Resolved shard counts are recorded in the manifest's config."""
+
     section: ClassVar[str] = "output"
-    documents_shards: int = knob(8, "Parquet shards for documents/ (kept documents with text); ~0.5-1 GB each at scale")
-    examples_shards: int = knob(8, "Parquet shards for each of examples/train and examples/validation")
+    documents_shards: int = knob(0, "Parquet shards for documents/ (kept documents with text); 0 = derive from the input bytes and target_shard_mb at launch")
+    examples_shards: int = knob(0, "Parquet shards for each of examples/train and examples/validation; 0 = derive from the input bytes and target_shard_mb at launch")
+    target_shard_mb: float = knob(192.0, "With documents_shards or examples_shards = 0: aimed-for Parquet MB per shard (the writer streams, so this sizes files, not worker memory)")
     side_table_shards: int = knob(1, "Parquet shards for rejects/, filtered/ and duplicates/")
     documents_row_group_size: int = knob(64, "Rows per Parquet row group in documents/ (documents are large)")
     examples_row_group_size: int = knob(1024, "Rows per Parquet row group in examples/ (sized for streaming)")
 
     def check(self) -> None:
-        for name in ("documents_shards", "examples_shards", "side_table_shards",
-                     "documents_row_group_size", "examples_row_group_size"):
+        for name in ("documents_shards", "examples_shards"):
+            self.require(getattr(self, name) >= 0, name, "must be >= 0 (0 = derive from the input size)")
+        self.require(self.target_shard_mb > 0, "target_shard_mb", "must be > 0")
+        for name in ("side_table_shards", "documents_row_group_size", "examples_row_group_size"):
             self.require(getattr(self, name) >= 1, name, "must be >= 1")
+
+    def shards_for(self, input_bytes: int) -> dict[str, int]:
+        """The shard counts for `input_bytes` of raw input: the configured ones, or derived where they are 0.
+
+        A pure function of the config and the input size, so the resolved config (hence the version
+        id) is a function of config + inputs.
+        """
+        target = self.target_shard_mb * 1e6
+
+        def derive(configured: int, ratio: float) -> int:
+            return configured or max(1, math.ceil(input_bytes * ratio / target - 1e-9))  # 1e-9: float noise
+
+        return {"documents_shards": derive(self.documents_shards, DOCUMENTS_PARQUET_PER_INPUT_BYTE),
+                "examples_shards": derive(self.examples_shards, EXAMPLES_PARQUET_PER_INPUT_BYTE)}
 
 
 def _stage_classes() -> dict[str, type]:
@@ -96,6 +122,36 @@ class BuildConfig:
         stages[section] = dataclasses.replace(stages[section], **changes)
         stages[section].validate()
         return BuildConfig(self.top, stages)
+
+
+def resolve_output_shards(cfg: BuildConfig, patterns: list[str] | None, paths: list[str] | None = None) -> BuildConfig:
+    """`cfg` with output shard counts of 0 replaced by the counts derived from the inputs' total size.
+
+    A config whose counts are all set is returned unchanged (nothing is listed). The size is that of
+    the files `paths` (all files when None) matched by `patterns`; `patterns` None (a dry run, which
+    does not list remote inputs) resolves to 1 shard.
+    """
+    out: OutputConfig = cfg.output  # type: ignore[attr-defined]
+    if out.documents_shards and out.examples_shards:
+        return cfg
+    size = input_bytes(patterns, paths) if patterns is not None else 0
+    return cfg.replace("output", **out.shards_for(size))
+
+
+def input_bytes(patterns: list[str], paths: list[str] | None = None) -> int:
+    """Total size of the files `patterns` match (only those in `paths` when given), each counted once.
+
+    One Beam FileSystems listing per pattern, so a corpus of many files costs no per-file calls.
+    """
+    from apache_beam.io.filesystems import FileSystems
+
+    wanted = set(paths) if paths is not None else None
+    sizes: dict[str, int] = {}
+    for result in FileSystems.match(list(patterns)) if patterns else []:
+        for meta in result.metadata_list:
+            if wanted is None or meta.path in wanted:
+                sizes[meta.path] = meta.size_in_bytes
+    return sum(sizes.values())
 
 
 def _build(cls: type, values: dict[str, Any], prefix: str) -> StageConfig:

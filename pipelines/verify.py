@@ -1,17 +1,23 @@
-"""`longlm verify DIR`: re-hash every file, re-count every table, re-check the accounting identity."""
+"""`longlm verify DIR`: re-hash every file, re-count every table, re-check the accounting identity.
+
+Constant memory: files are hashed in fixed-size chunks and Parquet row counts come from the footers,
+so verifying a 120 GB corpus holds one chunk and one footer at a time. It also reports files in the
+output tree that the manifest does not list (a stale shard, an attempt's leftover temporary).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 from dataclasses import dataclass, field
 
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.output_dir import unlisted_files
 from schemas import manifest as mf
 from schemas.tables import SCHEMA_VERSION, SCHEMA_VERSION_KEY
+from transforms.atomic_files import sha256_of
 
 
 @dataclass
@@ -25,31 +31,31 @@ class VerifyReport:
         return not self.problems
 
 
-def _read(path: str) -> bytes:
-    with FileSystems.open(path) as f:
-        return f.read()
+def _footer(path: str) -> tuple[int, str]:
+    """(rows, schema version) of a Parquet file, read from its footer only."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        meta = pq.ParquetFile(f).metadata
+        version = (meta.metadata or {}).get(SCHEMA_VERSION_KEY, b"").decode()
+        return meta.num_rows, version
 
 
 def _check_file(root: str, record: dict, report: VerifyReport) -> int | None:
     """Check one file record; returns the rows actually in it (Parquet tables) or None."""
     path = FileSystems.join(root, record["path"])
     try:
-        data = _read(path)
+        digest, size = sha256_of(path)
     except Exception as e:  # noqa: BLE001
         report.problems.append(f"{record['path']}: missing or unreadable ({e})")
         return None
     report.checked_files += 1
-    digest = hashlib.sha256(data).hexdigest()
     if digest != record["sha256"]:
         report.problems.append(f"{record['path']}: sha256 {digest[:12]}... differs from manifest {record['sha256'][:12]}...")
-    if len(data) != record["bytes"]:
-        report.problems.append(f"{record['path']}: {len(data)} bytes, manifest says {record['bytes']}")
+    if size != record["bytes"]:
+        report.problems.append(f"{record['path']}: {size} bytes, manifest says {record['bytes']}")
     if record.get("table") is None:
         return None
     try:
-        pf = pq.ParquetFile(io.BytesIO(data))
-        rows = sum(len(pf.read_row_group(i, columns=[pf.schema_arrow.names[0]])) for i in range(pf.num_row_groups))
-        version = (pf.schema_arrow.metadata or {}).get(SCHEMA_VERSION_KEY, b"").decode()
+        rows, version = _footer(path)
     except Exception as e:  # noqa: BLE001
         report.problems.append(f"{record['path']}: not readable as Parquet ({e})")
         return None
@@ -61,12 +67,31 @@ def _check_file(root: str, record: dict, report: VerifyReport) -> int | None:
     return rows
 
 
+def _check_writers(manifest: dict, recounted: list[dict], report: VerifyReport) -> None:
+    """The writers' own check (rows counted upstream vs written), and the recount against its totals."""
+    writers = manifest.get("writers")
+    if writers is None:
+        return
+    for line in writers.get("short", []):
+        report.problems.append(f"writer came up short: {line}")
+    written: dict[str, int] = {}
+    for record in recounted:
+        if record.get("table") and record.get("rows") is not None:
+            directory = record["path"].rsplit("/", 1)[0]
+            written[directory] = written.get(directory, 0) + record["rows"]
+    for directory, expected in writers.get("rows_expected", {}).items():
+        if written.get(directory, 0) != expected:
+            report.problems.append(f"{directory}/: files hold {written.get(directory, 0)} rows, "
+                                   f"{expected} were counted before the writer")
+
+
 def verify(root: str) -> VerifyReport:
     """Check a built corpus directory against its manifest. Never raises for a bad corpus: reports it."""
     report = VerifyReport()
     root = root.rstrip("/")
     try:
-        manifest = json.loads(_read(FileSystems.join(root, mf.MANIFEST_NAME)))
+        with FileSystems.open(FileSystems.join(root, mf.MANIFEST_NAME)) as f:
+            manifest = json.loads(f.read())
     except Exception as e:  # noqa: BLE001
         report.problems.append(f"{mf.MANIFEST_NAME}: missing or not JSON ({e})")
         return report
@@ -74,6 +99,9 @@ def verify(root: str) -> VerifyReport:
     for record in manifest.get("files", []):
         rows = _check_file(root, record, report)
         recounted.append({**record, "rows": rows if rows is not None else record.get("rows")})
+    for rel in unlisted_files(root, {r["path"] for r in manifest.get("files", [])}):
+        report.problems.append(f"{rel}: in the output tree but not in the manifest (stale or leftover file)")
+    _check_writers(manifest, recounted, report)
     counted = mf.accounting(manifest["accounting"]["read"], mf.rows_per_table(recounted))
     if not counted["holds"]:
         report.problems.append(

@@ -49,6 +49,30 @@ def rows_per_table(files: Iterable[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
+#: Keys the table writers add to a file record for the writer check; not part of the manifest's file list.
+WRITER_CHECK_KEYS = ("expected_rows", "missing")
+
+
+def writer_check(files: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Compare each shard's written rows with the rows counted for it upstream (`expected_rows`).
+
+    Returns {"holds", "rows_expected" (per output directory), "short" (one line per shard that came
+    up short, naming table and file)}.
+    """
+    expected: dict[str, int] = {}
+    short: list[str] = []
+    for f in files:
+        if "expected_rows" not in f:
+            continue
+        directory = f["path"].rsplit("/", 1)[0]
+        expected[directory] = expected.get(directory, 0) + int(f["expected_rows"])
+        if f.get("missing"):
+            short.append(f"table {f['table']}, shard {f['path']}: no file written, {f['expected_rows']} rows expected")
+        elif f["rows"] != f["expected_rows"]:
+            short.append(f"table {f['table']}, shard {f['path']}: wrote {f['rows']} rows, {f['expected_rows']} expected")
+    return {"holds": not short, "rows_expected": dict(sorted(expected.items())), "short": sorted(short)}
+
+
 def build_manifest(
     *,
     config: dict[str, Any],
@@ -59,7 +83,9 @@ def build_manifest(
     input_patterns: list[str],
 ) -> dict[str, Any]:
     """Assemble the manifest dict (sorted, so its JSON is byte-stable)."""
-    files = sorted(files, key=lambda f: f["path"])
+    writers = writer_check(files)
+    files = sorted(({k: v for k, v in f.items() if k not in WRITER_CHECK_KEYS} for f in files if not f.get("missing")),
+                   key=lambda f: f["path"])
     inputs = sorted(inputs, key=lambda i: i["source"])
     return {
         "format": MANIFEST_FORMAT,
@@ -71,6 +97,7 @@ def build_manifest(
         "packages": dict(sorted(packages.items())),
         "counters": dict(sorted(stats.items())),
         "accounting": accounting(stats.get(READ_COUNTER, 0), rows_per_table(files)),
+        "writers": writers,
         "files": files,
     }
 

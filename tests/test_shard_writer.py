@@ -56,3 +56,124 @@ def test_same_rows_in_any_order_give_identical_bytes(tmp_path):
         t = pq.read_table(io.BytesIO(blob))
         ids = t.column("record_id").to_pylist()
         assert ids == sorted(ids), name
+
+
+# --- streaming writer: same content as one pq.write_table of the sorted rows, whatever it spills ---------------
+
+import multiprocessing
+import threading
+
+import pytest
+
+from schemas.tables import DOCUMENTS, EXAMPLES
+from transforms import external_sort
+from transforms.atomic_files import TEMP_MARKER, AtomicFile, sha256_of, write_atomically
+from transforms.shard_writer import table_bytes, write_shard
+
+
+def _example_rows(n):
+    rng = random.Random(n)
+    return [{"example_id": f"d{i % 97:03d}-{i:06d}-infilling", "task": "infilling", "doc_id": f"d{i % 97:03d}",
+             "segment_index": i, "input_ids": [rng.randrange(32100) for _ in range(rng.randrange(1, 60))],
+             "target_ids": [rng.randrange(32100) for _ in range(rng.randrange(1, 20))]} for i in range(n)]
+
+
+@pytest.mark.parametrize("spill_bytes", [1 << 30, 40_000, 3_000])
+def test_streaming_writer_equals_one_write_table_of_the_sorted_rows(tmp_path, spill_bytes, monkeypatch):
+    monkeypatch.setattr(external_sort, "FAN_IN", 8)  # small fan-in: the cascade of merges runs too
+    data = rows(400) + [dict(r, detail="other") for r in rows(30)]  # ties on the key
+    reference = table_bytes(sort_rows(data, "record_id"), REJECTS, 64)
+    shuffled = list(data)
+    random.Random(spill_bytes).shuffle(shuffled)
+    info = write_shard(iter(shuffled + [None]), REJECTS, str(tmp_path / "x.parquet"), 64, spill_bytes)
+    blob = (tmp_path / "x.parquet").read_bytes()
+    assert blob == reference
+    assert info == {"received": 430, "rows": 430, "bytes": len(blob), "sha256": sha256_of(str(tmp_path / "x.parquet"))[0]}
+    assert pq.read_table(io.BytesIO(blob)).to_pylist() == pq.read_table(io.BytesIO(reference)).to_pylist()
+    assert pq.ParquetFile(io.BytesIO(blob)).num_row_groups == 7  # 430 rows in groups of 64
+    assert [p.name for p in tmp_path.iterdir()] == ["x.parquet"]
+
+
+def test_streaming_writer_spills_list_columns_and_is_deterministic(tmp_path):
+    data = _example_rows(500)
+    reference = table_bytes(sort_rows(data, "example_id"), EXAMPLES, 100)
+    blobs = set()
+    for spill in (1 << 30, 20_000):
+        for seed in range(2):
+            shuffled = list(data)
+            random.Random(seed).shuffle(shuffled)
+            write_shard(shuffled, EXAMPLES, str(tmp_path / "e.parquet"), 100, spill)
+            blobs.add((tmp_path / "e.parquet").read_bytes())
+    assert blobs == {reference}
+
+
+def test_sorted_rows_spills_only_when_the_estimate_exceeds_the_budget(tmp_path):
+    data = rows(200)
+    total = sum(external_sort.row_bytes(r) for r in data)
+    small = external_sort.SortedRows(REJECTS.schema, "record_id", str(tmp_path), spill_bytes=total + 1)
+    small.extend(data)
+    assert small.runs == []
+    big = external_sort.SortedRows(REJECTS.schema, "record_id", str(tmp_path), spill_bytes=total // 5)
+    big.extend(data)
+    assert len(big.runs) >= 4
+    merged = [r for t in big.batches(50) for r in t.to_pylist()]
+    assert merged == sort_rows(data, "record_id")
+
+
+def test_empty_shard_matches_write_table_of_an_empty_table(tmp_path):
+    info = write_shard([None], DOCUMENTS, str(tmp_path / "d.parquet"), 64)
+    assert (tmp_path / "d.parquet").read_bytes() == table_bytes([], DOCUMENTS, 64)
+    assert info["rows"] == info["received"] == 0
+
+
+# --- concurrent attempts: unique temp names, no delete-before-rename, idempotent finalize ----------------------
+
+def _attempt(path, data, barrier):
+    barrier.wait()
+    write_shard(data, REJECTS, path, 64, 50_000)
+
+
+@pytest.mark.parametrize("kind", ["threads", "processes"])
+def test_two_attempts_writing_one_shard_at_once_leave_one_correct_file(tmp_path, kind):
+    data = rows(3000)
+    path = str(tmp_path / "part-00000-of-00001.parquet")
+    reference = table_bytes(sort_rows(data, "record_id"), REJECTS, 64)
+    for _ in range(3):
+        if kind == "threads":
+            barrier = threading.Barrier(2)
+            workers = [threading.Thread(target=_attempt, args=(path, data, barrier)) for _ in range(2)]
+        else:
+            ctx = multiprocessing.get_context("fork")
+            barrier = ctx.Barrier(2)
+            workers = [ctx.Process(target=_attempt, args=(path, data, barrier)) for _ in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+        if kind == "processes":
+            assert [w.exitcode for w in workers] == [0, 0]
+        assert [p.name for p in tmp_path.iterdir()] == ["part-00000-of-00001.parquet"]
+        assert (tmp_path / "part-00000-of-00001.parquet").read_bytes() == reference
+
+
+def test_finalize_leaves_an_identical_final_file_alone_and_replaces_a_different_one(tmp_path):
+    path = tmp_path / "f.bin"
+    write_atomically(str(path), b"abc")
+    inode = path.stat().st_ino
+    write_atomically(str(path), b"abc")  # a retried attempt with the same bytes
+    assert path.stat().st_ino == inode  # not replaced
+    write_atomically(str(path), b"abcd")  # different bytes: renamed over it, never deleted first
+    assert path.read_bytes() == b"abcd" and path.stat().st_ino != inode
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_a_failed_attempt_removes_its_temporary_and_keeps_the_earlier_file(tmp_path):
+    path = tmp_path / "f.bin"
+    write_atomically(str(path), b"good")
+    with pytest.raises(ZeroDivisionError):
+        with AtomicFile(str(path)) as f:
+            f.write(b"partial")
+            assert any(TEMP_MARKER in p.name for p in tmp_path.iterdir())
+            1 / 0
+    assert path.read_bytes() == b"good"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]

@@ -1,25 +1,41 @@
-"""The one Parquet writer every stage uses: deterministic shards, atomic files.
+"""The one Parquet writer every stage uses: deterministic shards, atomic files, bounded memory.
 
 Contract: the same set of rows gives byte-identical files whatever the runner, worker count or bundle
 order. A row's shard is chosen from a blake2b hash of its key (never Python's salted `hash()`), rows
 are sorted by (key, canonical JSON of the row) inside a shard, and every one of the N shards is written,
-empty or not, so the file list is a function of the config alone. Each file is written under a
-temporary name and renamed, so a retried bundle never leaves a partial file under the final name.
+empty or not, so the file list is a function of the config alone.
+
+Memory: a shard is never held whole as Python rows. Rows are sorted in bounded runs (spilled to local
+scratch when a shard is large, `transforms.external_sort`) and streamed row group by row group into a
+`pyarrow.parquet.ParquetWriter` on a `FileSystems.create` handle, hashed as the bytes stream. Files are
+written under a unique temporary name per attempt and finalized idempotently (`transforms.atomic_files`).
+
+Counting: each shard writer counts the rows it received and the rows it wrote (Beam counters
+`longlm.write/<dir>.rows_received|rows_written`), and `WriteTable` counts the rows it was given per
+shard on a separate path; every file record carries that `expected_rows`, so the manifest step can
+name any table and shard that came up short.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
+import tempfile
 from typing import Iterable
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 
 from schemas.tables import SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY, TableSpec
+from transforms.atomic_files import AtomicFile, write_atomically  # noqa: F401 - write_atomically re-exported
+from transforms.external_sort import SPILL_BYTES, SortedRows, canonical
+
+#: Parquet writer settings shared by the streaming writer and `table_bytes` (same settings, same bytes).
+PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True}
+METRICS_NAMESPACE = "longlm.write"
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -32,8 +48,7 @@ def shard_name(index: int, num_shards: int) -> str:
     return f"part-{index:05d}-of-{num_shards:05d}.parquet"
 
 
-def _canonical(row: dict) -> str:
-    return json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+_canonical = canonical
 
 
 def sort_rows(rows: Iterable[dict], key: str) -> list[dict]:
@@ -50,68 +65,122 @@ def sort_rows(rows: Iterable[dict], key: str) -> list[dict]:
     return ordered
 
 
+def table_schema(spec: TableSpec) -> pa.Schema:
+    """The table's Arrow schema with the schema version and table name in its metadata."""
+    return spec.schema.with_metadata({SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode(), TABLE_NAME_KEY: spec.name.encode()})
+
+
 def table_bytes(rows: list[dict], spec: TableSpec, row_group_size: int) -> bytes:
-    """Serialize rows (already ordered) as a zstd Parquet file with the schema version in its metadata."""
-    schema = spec.schema.with_metadata({SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode(), TABLE_NAME_KEY: spec.name.encode()})
-    table = pa.Table.from_pylist(rows, schema=schema)
+    """Serialize rows (already ordered) in one piece: the reference the streaming writer must equal."""
+    table = pa.Table.from_pylist(rows, schema=table_schema(spec))
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", row_group_size=max(1, row_group_size), write_statistics=True)
+    pq.write_table(table, buf, row_group_size=max(1, row_group_size), **PARQUET_OPTIONS)
     return buf.getvalue()
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Write `data` to `path` through Beam FileSystems: temp name, then rename over any earlier attempt."""
-    tmp = f"{path}.tmp"
-    with FileSystems.create(tmp) as f:
-        f.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
+def write_shard(rows: Iterable[dict | None], spec: TableSpec, path: str, row_group_size: int,
+                spill_bytes: int = SPILL_BYTES) -> dict:
+    """Sort `rows` (None entries skipped) and stream them to Parquet file `path`, atomically.
+
+    Returns {"received", "rows", "bytes", "sha256"}: rows taken in, rows in the file, its size and hash.
+    """
+    schema, group = table_schema(spec), max(1, row_group_size)
+    target = AtomicFile(path)
+    written = 0
+    with tempfile.TemporaryDirectory(prefix="longlm-sort-") as scratch:
+        sorter = SortedRows(schema, spec.key, scratch, spill_bytes)
+        sorter.extend(r for r in rows if r is not None)
+        with target as sink:
+            writer = pq.ParquetWriter(sink, schema, **PARQUET_OPTIONS)
+            try:
+                for batch in sorter.batches(group):
+                    writer.write_table(batch, row_group_size=group)
+                    written += batch.num_rows
+                if sorter.count == 0:  # as pq.write_table does for an empty table: one empty row group
+                    writer.write_table(schema.empty_table(), row_group_size=group)
+            finally:
+                writer.close()
+    return {"received": sorter.count, "rows": written, "bytes": target.bytes, "sha256": target.sha256}
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, spec: TableSpec, directory: str, num_shards: int, row_group_size: int, output_root: str):
+    def __init__(self, spec: TableSpec, directory: str, num_shards: int, row_group_size: int, output_root: str,
+                 spill_bytes: int = SPILL_BYTES):
         self._spec, self._dir, self._n = spec, directory, num_shards
-        self._row_group_size, self._root = row_group_size, output_root
+        self._row_group_size, self._root, self._spill = row_group_size, output_root, spill_bytes
+        label = directory[len(output_root):].strip("/") or spec.name
+        self._received = Metrics.counter(METRICS_NAMESPACE, f"{label}.rows_received")
+        self._written = Metrics.counter(METRICS_NAMESPACE, f"{label}.rows_written")
 
     def process(self, element):
         index, rows = element
-        ordered = sort_rows((r for r in rows if r is not None), self._spec.key)
-        data = table_bytes(ordered, self._spec, self._row_group_size)
         path = FileSystems.join(self._dir, shard_name(index, self._n))
-        write_atomically(path, data)
-        yield {
-            "path": path[len(self._root):].lstrip("/"),
-            "table": self._spec.name,
-            "rows": len(ordered),
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
+        relative = path[len(self._root):].lstrip("/")
+        info = write_shard(rows, self._spec, path, self._row_group_size, self._spill)
+        self._received.inc(info["received"])
+        self._written.inc(info["rows"])
+        if info["rows"] != info["received"]:  # a writer bug, not bad data: fail the attempt loudly
+            raise RuntimeError(f"{relative}: received {info['received']} rows but wrote {info['rows']}")
+        yield index, {"path": relative, "table": self._spec.name, "rows": info["rows"], "bytes": info["bytes"],
+                      "sha256": info["sha256"]}
+
+
+def check_shard(element, table: str, relative_dir: str, num_shards: int):
+    """Join one shard's file record with the rows counted for it upstream; yield the record + expected_rows.
+
+    A shard whose file record never arrived yields a record with `missing: True` (no file), so the
+    manifest step can still name it.
+    """
+    index, grouped = element
+    expected = sum(grouped["expected"])
+    records = list(grouped["written"])
+    path = f"{relative_dir}/{shard_name(index, num_shards)}".lstrip("/")
+    if not records:
+        yield {"path": path, "table": table, "rows": None, "bytes": None, "sha256": None, "missing": True,
+               "expected_rows": expected}
+        return
+    for record in records:
+        yield {**record, "expected_rows": expected}
 
 
 class WriteTable(beam.PTransform):
     """PCollection[row dict] -> N Parquet shards under `output_root/subdir`; emits one file record per shard.
 
     `subdir` defaults to the table name ("examples/train" for split tables). The file records
-    (path relative to `output_root`, table, rows, bytes, sha256) feed the manifest.
+    (path relative to `output_root`, table, rows, bytes, sha256, expected_rows) feed the manifest;
+    `expected_rows` is counted from the input PCollection on a path independent of the writer's
+    GroupByKey. `spill_bytes` bounds the Python rows one shard writer holds (see external_sort).
     """
 
     def __init__(self, spec: TableSpec, output_root: str, num_shards: int, subdir: str | None = None,
-                 row_group_size: int = 1024):
+                 row_group_size: int = 1024, spill_bytes: int = SPILL_BYTES):
         super().__init__()
         if num_shards < 1:
             raise ValueError("num_shards must be >= 1")
         self._spec, self._root, self._n = spec, output_root.rstrip("/"), num_shards
-        self._dir = FileSystems.join(self._root, subdir or spec.name)
-        self._row_group_size = row_group_size
+        self._subdir = (subdir or spec.name).strip("/")
+        self._dir = FileSystems.join(self._root, self._subdir)
+        self._row_group_size, self._spill = row_group_size, spill_bytes
 
     def expand(self, rows):
         key, n = self._spec.key, self._n
         keyed = rows | "KeyByShard" >> beam.Map(lambda r: (shard_of(r[key], n), r))
         every_shard = rows.pipeline | "AllShards" >> beam.Create([(i, None) for i in range(n)])
-        return (
+        written = (
             (keyed, every_shard)
             | "WithEmptyShards" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShard(self._spec, self._dir, n, self._row_group_size, self._root))
+            | "WriteShard" >> beam.ParDo(
+                _WriteShard(self._spec, self._dir, n, self._row_group_size, self._root, self._spill))
+        )
+        expected = (
+            (rows | "CountByShard" >> beam.Map(lambda r: (shard_of(r[key], n), 1)),
+             every_shard | "ZeroPerShard" >> beam.Map(lambda kv: (kv[0], 0)))
+            | "FlattenCounts" >> beam.Flatten()
+            | "SumPerShard" >> beam.CombinePerKey(sum)
+        )
+        return (
+            {"written": written, "expected": expected}
+            | "JoinCounts" >> beam.CoGroupByKey()
+            | "CheckCounts" >> beam.FlatMap(check_shard, self._spec.name, self._subdir, n)
         )
