@@ -42,8 +42,14 @@ class _Outputs:
         self.files.append(rows | label >> WriteTable(spec, self.output, shards, subdir, row_group_size))
 
 
-def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output: str, input_patterns: list[str]):
-    """Add the whole build to pipeline `p`. Returns the manifest PCollection (one element)."""
+def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output: str, input_patterns: list[str],
+             manifest_config: dict | None = None):
+    """Add the whole build to pipeline `p`. Returns the manifest PCollection (one element).
+    `manifest_config`: the config recorded in the manifest (default: pipelines.fingerprints.manifest_config)."""
+    if manifest_config is None:
+        from pipelines.fingerprints import manifest_config as fingerprinted
+
+        manifest_config = fingerprinted(cfg)
     out = _Outputs(output.rstrip("/"), cfg)
     o = cfg.output
     ingested = p | "ListInputs" >> beam.Create(files) | "Ingest" >> IngestFiles(cfg.ingest)
@@ -54,7 +60,7 @@ def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output:
     out.write("WriteRejects", tuple(out.rejects) | "FlattenRejects" >> beam.Flatten(), REJECTS, o.side_table_shards)
     return (
         (tuple(out.files) | "FlattenFiles" >> beam.Flatten(), tuple(out.stats) | "Counters" >> SumStats(), ingested.inputs)
-        | "Manifest" >> WriteManifest(output, cfg.to_dict(), input_patterns, extra_files=VOCAB_FILES, after=model)
+        | "Manifest" >> WriteManifest(output, manifest_config, input_patterns, extra_files=VOCAB_FILES, after=model)
     )
 
 

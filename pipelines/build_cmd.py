@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines import runners
+from pipelines import fingerprints, runners
 from pipelines.build import assemble
 from pipelines.config import BuildConfig, load_config
 from schemas import manifest as mf
@@ -99,6 +99,10 @@ def run(args) -> int:
         # Before beam.Pipeline(): Beam validates packaging options when the pipeline is made.
         plan = runners.prepare_launch(options, dry_run=launch_only, paths=[*args.input, args.output, args.vocab])
         files = runners.resolve_inputs(args.input, dry_run=launch_only)
+        recorded_config = fingerprints.manifest_config(cfg, dry_run=launch_only)
+        earlier = None if launch_only else fingerprints.read_manifest(args.output)
+        if earlier is not None:
+            fingerprints.warn_on_drift(earlier, f"rebuilding {args.output}")
         if not launch_only:
             _prepare_output(args.output, args.overwrite)
     except ConfigError as e:
@@ -107,7 +111,7 @@ def run(args) -> int:
     LOG.info("%d input files from %s; config %s; runner %s", len(files), ", ".join(args.input),
              args.config or "(defaults)", options.view_as(StandardOptions).runner)
     p = beam.Pipeline(options=options)
-    assemble(p, cfg, files, args.output, args.input)
+    assemble(p, cfg, files, args.output, args.input, manifest_config=recorded_config)
     if args.dry_run:
         print("stages:\n" + "\n".join(stage_graph(p)))
         print("options:\n" + json.dumps(options.get_all_options(drop_default=True), indent=2, sort_keys=True, default=str))
