@@ -448,6 +448,9 @@ def parse_source(source: str, raw: bytes, cfg: IngestConfig) -> Iterator[tuple[s
             raise DecodeError(RejectReason.UNSUPPORTED_FORMAT, unsupported_detail())
     except DecodeError as e:
         yield "reject", make_reject(source, "", e.reason, e.detail, len(raw))
+    except Exception as e:  # noqa: BLE001 - a dead letter for the rest of this file, not a dead job
+        yield "reject", make_reject(source, "", RejectReason.EXCEPTION, f"reading this file raised {type(e).__name__}",
+                                    len(raw), exception=describe_exception(e))
 
 
 def unsupported_detail() -> str:

@@ -25,6 +25,7 @@ from transforms.ingest import (
     IngestConfig,
     InputFile,
     RejectReason,
+    describe_exception,
     gunzip_stream,
     gzip_jsonl_pieces,
     jsonl_ranges,
@@ -196,6 +197,10 @@ class _ReadPiece(beam.DoFn):
                     yield from parse_text(piece.source, data, cfg)
                 except DecodeError as e:
                     yield "reject", make_reject(piece.source, "", e.reason, e.detail, _size(piece.path))
+                except Exception as e:  # noqa: BLE001 - a dead letter for this file, not a dead job
+                    yield "reject", make_reject(piece.source, "", RejectReason.EXCEPTION,
+                                                f"reading this file raised {type(e).__name__}", _size(piece.path),
+                                                exception=describe_exception(e))
         else:
             raise ValueError(f"unknown piece kind {piece.kind!r}")
 
