@@ -61,7 +61,7 @@ class IngestConfig(StageConfig):
         "(else at paragraph/sentence ends); each part's locator says 'part K/N chars A-B'"
     )
     read_piece_mb: float = knob(
-        32.0, "JSONL is read in pieces of about this many MB (whole lines; gzip streamed), Parquet by row group, "
+        8.0, "JSONL is read in pieces of about this many MB (whole lines; gzip streamed), Parquet by row group, "
         "so one big file spreads over the workers"
     )
 

@@ -5,8 +5,10 @@ manifest) and cuts it into pieces: uncompressed JSONL into byte ranges of whole 
 ``read_piece_mb`` each, with their first line number), ``.jsonl.gz`` into decompressed line blocks
 (gzip is streamed, never inflated whole), Parquet into row groups (row counts from the footer), and a
 ``.txt`` into one piece whose reader cuts texts over ``max_document_chars`` into part documents. The
-pieces are reshuffled so that one big file spreads over the workers, and the parsed documents are
-reshuffled again so that the next stages do not inherit the skew of the files.
+pieces are reshuffled so that one big file spreads over the workers; the documents of a piece stay
+on the worker that parsed it (a second reshuffle, or a Flatten, of every document doubled the
+FnApiRunner's peak memory). A ``.txt`` whose text may exceed ``max_document_chars`` is decoded and cut
+by the planner, and each part travels as its own piece, so the parts of one big novel spread too.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ _CHUNK = 1 << 20
 class Piece:
     """A unit of reading: `kind` is "text" (a whole .txt/.txt.gz), "jsonl_range" (bytes [start, end)
     of a .jsonl, whole lines, the first being line `first`), "jsonl_lines" (`data`: decompressed
-    whole lines of a .jsonl.gz) or "row_group" (row group `group` of a Parquet file: `rows` rows, the
-    first being row `first`)."""
+    whole lines of a .jsonl.gz), "row_group" (row group `group` of a Parquet file: `rows` rows, the
+    first being row `first`) or "part" (`doc`: one part document of a .txt over max_document_chars)."""
 
     path: str
     source: str
@@ -59,6 +61,7 @@ class Piece:
     group: int = 0
     rows: int = 0
     data: bytes = b""
+    doc: dict | None = None
 
 
 def _open(path: str):
@@ -91,10 +94,10 @@ class _Hashing(io.RawIOBase):
             pass
 
 
-def _reject(source: str, locator: str, reason: str, detail: str, nbytes: int):
+def _reject(source: str, locator: str, reason: str, detail: str, nbytes: int, exception: str | None = None):
     yield stat("ingest.records")
     yield stat(f"ingest.rejected.{reason}")
-    yield beam.pvalue.TaggedOutput("rejects", make_reject(source, locator, reason, detail, nbytes))
+    yield beam.pvalue.TaggedOutput("rejects", make_reject(source, locator, reason, detail, nbytes, exception=exception))
 
 
 class _PlanFile(beam.DoFn):
@@ -137,11 +140,33 @@ class _PlanFile(beam.DoFn):
             stream.drain()
             yield from self._plan_parquet(item, stream.size)
         elif name.endswith((".txt", ".txt.gz")):
-            yield stat("ingest.pieces")
-            yield Piece(item.path, item.source, "text")
+            yield from self._plan_text(item, stream)
         else:
             stream.drain()
             yield from _reject(item.source, "", RejectReason.UNSUPPORTED_FORMAT, unsupported_detail(), stream.size)
+
+    def _plan_text(self, item: InputFile, stream: _Hashing):
+        """A text that cannot exceed max_document_chars (no more bytes than that) is one piece its reader
+        reads again; a longer one is decoded and cut here, and each part document is a piece."""
+        raw = b"".join(stream.chunks())
+        try:
+            data = gunzip_stream(io.BytesIO(raw)) if item.source.lower().endswith(".gz") else raw
+            if len(data) <= self._cfg.max_document_chars:
+                yield stat("ingest.pieces")
+                yield Piece(item.path, item.source, "text")
+                return
+            records = list(parse_text(item.source, data, self._cfg))
+        except DecodeError as e:
+            yield from _reject(item.source, "", e.reason, e.detail, len(raw))
+            return
+        except Exception as e:  # noqa: BLE001 - a dead letter for this file, not a dead job
+            yield from _reject(item.source, "", RejectReason.EXCEPTION, f"reading this file raised {type(e).__name__}",
+                               len(raw), exception=describe_exception(e))
+            return
+        del raw, data
+        for _, row in records:
+            yield stat("ingest.pieces")
+            yield Piece(item.path, item.source, "part", doc=row)
 
     def _plan_parquet(self, item: InputFile, size: int):
         try:
@@ -170,7 +195,7 @@ class _ReadPiece(beam.DoFn):
             if kind == "doc":
                 yield stat("ingest.documents")
                 yield stat(f"ingest.encoding.{row['encoding']}")
-                if row["locator"].startswith("part "):
+                if piece.kind == "part" and row["locator"].startswith("part "):
                     yield stat("ingest.text_parts")
                 yield row
             else:
@@ -190,6 +215,8 @@ class _ReadPiece(beam.DoFn):
             with _open(piece.path) as f:
                 pf = open_parquet(f)
                 yield from parse_row_group(piece.source, pf, piece.group, piece.rows, piece.first, cfg)
+        elif piece.kind == "part":
+            yield "doc", piece.doc
         elif piece.kind == "text":
             with _open(piece.path) as f:
                 try:
@@ -242,7 +269,7 @@ class IngestFiles(beam.PTransform):
             | "SpreadPieces" >> beam.Reshuffle()
             | "ReadPieces" >> beam.ParDo(_ReadPiece(self._cfg)).with_outputs("rejects", STATS, main="documents")
         )
-        documents = read.documents | "SpreadDocuments" >> beam.Reshuffle()
+        documents = read.documents
         rejects = (planned.rejects, read.rejects) | "FlattenRejects" >> beam.Flatten()
         stats = (planned[STATS], read[STATS]) | "FlattenStats" >> beam.Flatten()
         return IngestResult(documents, rejects, planned.inputs, stats)
