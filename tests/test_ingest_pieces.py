@@ -195,6 +195,7 @@ def test_txt_over_max_document_chars_becomes_part_documents(tmp_path):
     parts = sorted((r for r in got["docs"] if r["source"] == path.name), key=lambda r: int(r["locator"].split()[1].split("/")[0]))
     n = len(parts)
     assert n >= 5 and got["stats"]["ingest.text_parts"] == n and got["stats"]["ingest.records"] == n + 1
+    assert got["stats"]["ingest.pieces"] == n + 1  # each part is its own element, spread by the reshuffle
     assert "".join(r["text"] for r in parts) == text
     for k, r in enumerate(parts, start=1):
         m = re.fullmatch(rf"part {k}/{n} chars (\d+)-(\d+)", r["locator"])

@@ -1,7 +1,7 @@
 """Dead letters, not dead jobs: an exception a stage raises for one document rejects that document.
 
 :func:`guarded` wraps a DoFn's ``process``: the outputs for one element are held until it returns,
-and if it raises, they are dropped and one dead letter (a dict naming the document, the stage and
+and if it raises (MemoryError aside: the runner retries that), they are dropped and one dead letter (a dict naming the document, the stage and
 the exception) goes to the ``DEAD_LETTERS`` output instead, with a ``<stage>.dead_letters`` counter.
 The build turns dead letters into ``rejects/`` rows (reason ``exception``), so the accounting
 identity still holds: a document that fails in clean is never kept nor filtered; one that fails in
@@ -46,6 +46,8 @@ def guarded(stage: str):
         def wrapped(self, element, *args, **kwargs):
             try:
                 return list(process(self, element, *args, **kwargs) or ())
+            except MemoryError:
+                raise  # not a property of the document: let the runner retry, maybe on a larger worker
             except Exception as e:  # noqa: BLE001 - that is the point
                 return [beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter(stage, element, e)),
                         stat(f"{stage}.dead_letters")]

@@ -275,6 +275,8 @@ def parse_jsonl_lines(source: str, data: bytes, first_line: int, cfg: IngestConf
         locator = f"line {number}"
         try:
             yield _parse_line(source, locator, line, cfg)
+        except MemoryError:
+            raise
         except Exception as e:  # noqa: BLE001 - a dead letter, not a dead job
             yield _exception_reject(source, locator, e, len(line))
 
@@ -392,6 +394,8 @@ def parse_row_group(source: str, pf, group: int, rows: int, first_row: int, cfg:
     columns = parquet_columns(pf, cfg)
     try:
         records = pf.read_row_group(group, columns=columns).to_pylist()
+    except MemoryError:
+        raise
     except Exception as e:  # noqa: BLE001 - corrupt page, bad encoding, ...: dead letters for its rows
         detail = f"row group {group} ({rows} rows, footer count) cannot be read"
         for r in range(first_row, first_row + rows):
@@ -404,6 +408,8 @@ def parse_row_group(source: str, pf, group: int, rows: int, first_row: int, cfg:
             text = record.get(cfg.text_field)
             nbytes = len(text.encode("utf-8")) if isinstance(text, str) else 0
             yield _record_to_doc(source, locator, record, cfg, nbytes, "parquet")
+        except MemoryError:
+            raise
         except Exception as e:  # noqa: BLE001
             yield _exception_reject(source, locator, e, 0)
 
@@ -448,6 +454,8 @@ def parse_source(source: str, raw: bytes, cfg: IngestConfig) -> Iterator[tuple[s
             raise DecodeError(RejectReason.UNSUPPORTED_FORMAT, unsupported_detail())
     except DecodeError as e:
         yield "reject", make_reject(source, "", e.reason, e.detail, len(raw))
+    except MemoryError:
+        raise
     except Exception as e:  # noqa: BLE001 - a dead letter for the rest of this file, not a dead job
         yield "reject", make_reject(source, "", RejectReason.EXCEPTION, f"reading this file raised {type(e).__name__}",
                                     len(raw), exception=describe_exception(e))

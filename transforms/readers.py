@@ -159,6 +159,8 @@ class _PlanFile(beam.DoFn):
         except DecodeError as e:
             yield from _reject(item.source, "", e.reason, e.detail, len(raw))
             return
+        except MemoryError:
+            raise
         except Exception as e:  # noqa: BLE001 - a dead letter for this file, not a dead job
             yield from _reject(item.source, "", RejectReason.EXCEPTION, f"reading this file raised {type(e).__name__}",
                                len(raw), exception=describe_exception(e))
@@ -224,6 +226,8 @@ class _ReadPiece(beam.DoFn):
                     yield from parse_text(piece.source, data, cfg)
                 except DecodeError as e:
                     yield "reject", make_reject(piece.source, "", e.reason, e.detail, _size(piece.path))
+                except MemoryError:
+                    raise
                 except Exception as e:  # noqa: BLE001 - a dead letter for this file, not a dead job
                     yield "reject", make_reject(piece.source, "", RejectReason.EXCEPTION,
                                                 f"reading this file raised {type(e).__name__}", _size(piece.path),
