@@ -204,3 +204,43 @@ def test_txt_over_max_document_chars_becomes_part_documents(tmp_path):
         assert r["byte_length"] == len(r["text"].encode("gb18030"))
     [whole] = [r for r in got["docs"] if r["source"] == small.name]
     assert whole["locator"] == "" and whole["text"] == NOVEL
+
+
+# --- the whole build over hostile input ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_build_over_hostile_input_accounts_for_every_record(tmp_path):
+    from pipelines.cli import main
+    from pipelines.sample_corpus import write_sample_corpus
+    from pipelines.verify import verify
+
+    raw = tmp_path / "raw"
+    write_sample_corpus(str(raw), docs=8, seed=5)
+    _parquet_with_corrupt_row_group(raw / "corrupt.parquet")
+    deep = "[" * 100_000 + "]" * 100_000
+    (raw / "deep.jsonl").write_text("\n".join([json.dumps({"text": _long_novel(2)}, ensure_ascii=False), deep]) + "\n",
+                                    encoding="utf-8")
+    (raw / "big.txt").write_text(_long_novel(30), encoding="utf-8")
+    cfg = tmp_path / "corpus.toml"
+    cfg.write_text("[ingest]\nmax_document_chars = 10000\n[output]\ndocuments_shards = 2\nexamples_shards = 2\n")
+    out = tmp_path / "out"
+    assert main(["build", "--input", f"{raw}/*", "--output", str(out), "--config", str(cfg),
+                 "--direct_running_mode=in_memory", "--direct_num_workers=1"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["accounting"]["holds"] and verify(str(out)).ok
+
+    def rows(name):
+        return [r for p in sorted((out / name).glob("part-*.parquet")) for r in pq.read_table(p).to_pylist()]
+
+    rejects = {(r["source"], r["locator"]): r for r in rows("rejects")}
+    assert sum(r["reason"] == "bad_row_group" for r in rejects.values()) == 4
+    assert rejects[("deep.jsonl", "line 2")]["exception"].startswith("RecursionError")
+    # the readable rest: every other record of the hostile files is kept, filtered or a duplicate, once
+    elsewhere = collections.Counter((r["source"], r["locator"]) for name in ("documents", "filtered", "duplicates")
+                                    for r in rows(name))
+    readable = [("corrupt.parquet", f"row {i}") for i in (1, 2, 3, 4, 9, 10, 11, 12)] + [("deep.jsonl", "line 1")]
+    assert all(elsewhere[key] == 1 for key in readable), {k: elsewhere[k] for k in readable}
+    parts = [key for key in elsewhere if key[0] == "big.txt"]
+    assert len(parts) >= 4 and all(loc.startswith("part ") for _, loc in parts)
+    assert manifest["counters"]["ingest.text_parts"] == len(parts)
