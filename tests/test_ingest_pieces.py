@@ -72,7 +72,7 @@ def _parquet_with_corrupt_row_group(path: Path, groups: int = 3, rows: int = 4, 
 def test_corrupt_row_group_rejects_its_rows_and_keeps_the_others(tmp_path):
     path = tmp_path / "corrupt.parquet"
     _parquet_with_corrupt_row_group(path)
-    got = ingest([path])
+    got = ingest([path], IngestConfig(read_piece_mb=1e-6))  # one row group per piece
     docs, rejects = by_locator(got["docs"]), by_locator(got["rejects"])
     assert sorted(int(loc.split()[1]) for _, loc in docs) == [1, 2, 3, 4, 9, 10, 11, 12]
     assert sorted(int(loc.split()[1]) for _, loc in rejects) == [5, 6, 7, 8]  # 4 rows, from the footer
@@ -80,6 +80,7 @@ def test_corrupt_row_group_rejects_its_rows_and_keeps_the_others(tmp_path):
         assert r["reason"] == "bad_row_group" and r["stage"] == "ingest" and r["exception"]
         assert "(row group 1, 4 rows)" in r["locator"]
     assert got["stats"]["ingest.records"] == 12 and got["stats"]["ingest.pieces"] == 3
+    assert ingest([path])["stats"]["ingest.pieces"] == 1  # small row groups travel together
     # the same from the whole-file parser
     whole = list(parse_source("corrupt.parquet", path.read_bytes(), IngestConfig()))
     assert [k for k, _ in whole].count("reject") == 4 and len(whole) == 12

@@ -61,7 +61,7 @@ class IngestConfig(StageConfig):
         "(else at paragraph/sentence ends); each part's locator says 'part K/N chars A-B'"
     )
     read_piece_mb: float = knob(
-        8.0, "JSONL is read in pieces of about this many MB (whole lines; gzip streamed), Parquet by row group, "
+        8.0, "JSONL is read in pieces of about this many MB (whole lines; gzip streamed), Parquet in runs of row groups, "
         "so one big file spreads over the workers"
     )
 
@@ -386,6 +386,22 @@ def row_groups(pf) -> list[tuple[int, int, int]]:
         out.append((g, rows, first))
         first += rows
     return out
+
+
+def row_group_pieces(pf, piece_bytes: int) -> list[tuple[tuple[int, int, int], ...]]:
+    """Consecutive row groups (see :func:`row_groups`) batched until their compressed size reaches
+    `piece_bytes`, so that a file of many small row groups does not cost one footer read per group."""
+    pieces, current, size = [], [], 0
+    for group, rows, first in row_groups(pf):
+        current.append((group, rows, first))
+        meta = pf.metadata.row_group(group)
+        size += sum(meta.column(c).total_compressed_size or 0 for c in range(meta.num_columns))
+        if size >= piece_bytes:
+            pieces.append(tuple(current))
+            current, size = [], 0
+    if current:
+        pieces.append(tuple(current))
+    return pieces
 
 
 def parse_row_group(source: str, pf, group: int, rows: int, first_row: int, cfg: IngestConfig):

@@ -3,7 +3,7 @@
 No file is one giant element. A planner pass per file streams its bytes once (sha256 for the
 manifest) and cuts it into pieces: uncompressed JSONL into byte ranges of whole lines (about
 ``read_piece_mb`` each, with their first line number), ``.jsonl.gz`` into decompressed line blocks
-(gzip is streamed, never inflated whole), Parquet into row groups (row counts from the footer), and a
+(gzip is streamed, never inflated whole), Parquet into runs of row groups (row counts from the footer), and a
 ``.txt`` into one piece whose reader cuts texts over ``max_document_chars`` into part documents. The
 pieces are reshuffled so that one big file spreads over the workers; the documents of a piece stay
 on the worker that parsed it (a second reshuffle, or a Flatten, of every document doubled the
@@ -37,7 +37,7 @@ from transforms.ingest import (
     parse_jsonl_lines,
     parse_row_group,
     parse_text,
-    row_groups,
+    row_group_pieces,
     unsupported_detail,
 )
 from transforms.stats import STATS, stat
@@ -49,8 +49,9 @@ _CHUNK = 1 << 20
 class Piece:
     """A unit of reading: `kind` is "text" (a whole .txt/.txt.gz), "jsonl_range" (bytes [start, end)
     of a .jsonl, whole lines, the first being line `first`), "jsonl_lines" (`data`: decompressed
-    whole lines of a .jsonl.gz), "row_group" (row group `group` of a Parquet file: `rows` rows, the
-    first being row `first`) or "part" (`doc`: one part document of a .txt over max_document_chars)."""
+    whole lines of a .jsonl.gz), "row_groups" (`groups`: consecutive row groups of a Parquet file as
+    (index, rows from the footer, number of the first row), about ``read_piece_mb`` compressed) or
+    "part" (`doc`: one part document of a .txt over max_document_chars)."""
 
     path: str
     source: str
@@ -58,8 +59,7 @@ class Piece:
     first: int = 1
     start: int = 0
     end: int = 0
-    group: int = 0
-    rows: int = 0
+    groups: tuple = ()
     data: bytes = b""
     doc: dict | None = None
 
@@ -175,13 +175,13 @@ class _PlanFile(beam.DoFn):
             with _open(item.path) as f:
                 pf = open_parquet(f)
                 parquet_columns(pf, self._cfg)
-                groups = row_groups(pf)
+                pieces = row_group_pieces(pf, self._cfg.piece_bytes)
         except DecodeError as e:
             yield from _reject(item.source, "", e.reason, e.detail, size)
             return
-        for group, rows, first in groups:
+        for groups in pieces:
             yield stat("ingest.pieces")
-            yield Piece(item.path, item.source, "row_group", first=first, group=group, rows=rows)
+            yield Piece(item.path, item.source, "row_groups", groups=groups)
 
 
 class _ReadPiece(beam.DoFn):
@@ -213,10 +213,11 @@ class _ReadPiece(beam.DoFn):
                 f.seek(piece.start)
                 data = f.read(piece.end - piece.start)
             yield from parse_jsonl_lines(piece.source, data, piece.first, cfg)
-        elif piece.kind == "row_group":
+        elif piece.kind == "row_groups":
             with _open(piece.path) as f:
                 pf = open_parquet(f)
-                yield from parse_row_group(piece.source, pf, piece.group, piece.rows, piece.first, cfg)
+                for group, rows, first in piece.groups:
+                    yield from parse_row_group(piece.source, pf, group, rows, first, cfg)
         elif piece.kind == "part":
             yield "doc", piece.doc
         elif piece.kind == "text":
