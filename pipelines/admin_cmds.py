@@ -8,6 +8,7 @@ import sys
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.config import render_default_config
+from pipelines.fingerprints import read_manifest, version_drift
 from pipelines.sample_corpus import write_sample_corpus
 from pipelines.verify import verify
 
@@ -21,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="re-check a built corpus against its manifest (exit 1 on any mismatch)",
                        description="Re-hash every file listed in DIR/manifest.json, re-count every table's rows, "
                        "re-check the accounting identity read = kept + rejected + filtered + duplicates and the "
-                       "version id. Prints each problem; exits 0 when there is none, 1 otherwise.")
+                       "version id. Prints each problem; exits 0 when there is none, 1 otherwise. Also warns (without "
+                       "failing) when the installed byte-changing versions (Unicode database, pyarrow, numpy, "
+                       "sentencepiece, OpenCC, jieba) differ from those the manifest records.")
     p.add_argument("directory", metavar="DIR", help="build output directory (any Beam FileSystems path)")
     p.set_defaults(func=_verify)
 
@@ -43,6 +46,9 @@ def _init_config(args) -> int:
 
 def _verify(args) -> int:
     report = verify(args.directory)
+    manifest = read_manifest(args.directory)
+    for line in version_drift(manifest) if manifest else []:
+        print(f"WARNING version drift: {line} (rebuilding here may not give the same bytes)")
     for problem in report.problems:
         print(f"MISMATCH {problem}")
     status = "OK" if report.ok else f"FAILED ({len(report.problems)} problems)"

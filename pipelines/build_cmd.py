@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines import runners
+from pipelines import fingerprints, runners
 from pipelines.build import assemble
 from pipelines.config import BuildConfig, load_config, resolve_output_shards
 from pipelines.output_dir import prepare_output
@@ -91,6 +91,10 @@ def run(args) -> int:
         plan = runners.prepare_launch(options, dry_run=launch_only, paths=[*args.input, args.output, args.vocab])
         files = runners.resolve_inputs(args.input, dry_run=launch_only)
         cfg = resolve_output_shards(cfg, None if launch_only else args.input, [f.path for f in files])
+        recorded_config = fingerprints.manifest_config(cfg, dry_run=launch_only)
+        earlier = None if launch_only else fingerprints.read_manifest(args.output)
+        if earlier is not None:
+            fingerprints.warn_on_drift(earlier, f"rebuilding {args.output}")
         if not launch_only:
             removed = prepare_output(args.output, args.overwrite)
             if removed:
@@ -102,7 +106,7 @@ def run(args) -> int:
              len(files), ", ".join(args.input), args.config or "(defaults)", options.view_as(StandardOptions).runner,
              cfg.output.documents_shards, cfg.output.examples_shards)
     p = beam.Pipeline(options=options)
-    assemble(p, cfg, files, args.output, args.input)
+    assemble(p, cfg, files, args.output, args.input, manifest_config=recorded_config)
     if args.dry_run:
         print("stages:\n" + "\n".join(stage_graph(p)))
         print("options:\n" + json.dumps(options.get_all_options(drop_default=True), indent=2, sort_keys=True, default=str))

@@ -24,7 +24,7 @@ def match_inputs(patterns: list[str]) -> list[InputFile]:
     """Every file matched by `patterns`, sorted and de-duplicated, each with its recorded source name.
 
     The source name is the path relative to the pattern's base directory, so a corpus built from
-    another directory or bucket records the same names. Raises ConfigError for a pattern that matches
+    another directory or bucket records the same names; names two globs share become full paths. Raises ConfigError for a pattern that matches
     nothing (a typo should stop the build before it starts, not produce an empty corpus).
     """
     if not patterns:
@@ -43,4 +43,15 @@ def match_inputs(patterns: list[str]) -> list[InputFile]:
             path = meta.path
             source = path[len(base):] if base and path.startswith(base) else path.rsplit("/", 1)[-1]
             seen.setdefault(path, InputFile(path=path, source=source.lstrip("/")))
-    return sorted(seen.values(), key=lambda f: (f.source, f.path))
+    return sorted(_unique_sources(seen.values()), key=lambda f: (f.source, f.path))
+
+
+def _unique_sources(files) -> list[InputFile]:
+    """Files from different globs can share a relative name (a/x.txt under 'a/*', b/x.txt under 'b/*'):
+    those are recorded under their full path instead, so no two inputs share a source and every
+    tie between identical copies (dedupe keeps the first by source, then locator) is broken the same
+    way whatever the order of the globs."""
+    by_source: dict[str, int] = {}
+    for f in files:
+        by_source[f.source] = by_source.get(f.source, 0) + 1
+    return [f if by_source[f.source] == 1 else InputFile(path=f.path, source=f.path) for f in files]

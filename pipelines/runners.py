@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import fnmatch
+import importlib
 import logging
 import os
 import re
@@ -49,7 +50,7 @@ LOG = logging.getLogger("longlm.runners")
 
 DISTRIBUTION = "longlm-pipeline"
 #: Runners whose workers are threads or subprocesses of the launching process, sharing its installation.
-LOCAL_RUNNERS = frozenset({"direct", "fnapi", "bundlebaseddirect", "switchingdirect", "interactive", "retryingfnapi"})
+LOCAL_RUNNERS = frozenset({"direct", "fnapi", "bundlebaseddirect", "switchingdirect", "interactive"})
 #: Portable runners (a job service + SDK harness environments) and the environment each uses by default.
 PORTABLE_RUNNERS = frozenset({"portable", "flink", "spark", "prism"})
 #: Distributions never pinned in the worker requirements: the SDK itself comes with the worker image.
@@ -84,10 +85,24 @@ def environment_type(options: PipelineOptions) -> str | None:
     return "DOCKER" if name in PORTABLE_RUNNERS else None
 
 
+def _is_local_runner_class(runner) -> bool:
+    """True for a runner given as an FnApiRunner subclass (object or importable 'module.Class' name)."""
+    if isinstance(runner, str):
+        if "." not in runner:
+            return False
+        module, _, cls = runner.rpartition(".")
+        try:
+            runner = getattr(importlib.import_module(module), cls)
+        except (ImportError, AttributeError):
+            return False
+    cls = runner if isinstance(runner, type) else type(runner)
+    return issubclass(cls, FnApiRunner)
+
+
 def workers_are_remote(options: PipelineOptions) -> bool:
     """True when workers do not share this process's installation, so the code must be shipped."""
     name = runner_name(options)
-    if name in LOCAL_RUNNERS:
+    if name in LOCAL_RUNNERS or _is_local_runner_class(options.view_as(StandardOptions).runner):
         return False
     return not (name in PORTABLE_RUNNERS and environment_type(options) == "LOOPBACK")
 
@@ -358,40 +373,6 @@ def dry_run_report(p, options: PipelineOptions, plan: LaunchPlan) -> str:
         lines.append(f"dataflow job built offline (not submitted): {len(proto.components.transforms)} transforms; "
                      f"staged: {', '.join(staged_artifacts(proto))}")
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------
-# A local runner that retries bundles, for fault-injection runs
-
-
-class RetryingFnApiRunner(FnApiRunner):
-    """The FnApiRunner (in-memory) with bundle retries, as Dataflow, Flink and Spark retry work.
-
-    Beam's FnApiRunner fails the job on the first bundle error. This runner first attempts every
-    bundle through FnApiRunner's own replay hook (outputs discarded, state restored, side effects
-    kept) until an attempt succeeds, up to ``max_attempts``, then runs it for real. So every
-    bundle runs at least twice and a failed attempt's side effects stay behind, which is what
-    idempotent DoFns and atomic writes must survive. Use: ``--runner
-    pipelines.runners.RetryingFnApiRunner`` (with ``LONGLM_FAULT_RATE`` to inject failures).
-    """
-
-    max_attempts = 25
-
-    def _run_bundle_multiple_times_for_testing(self, runner_execution_context, bundle_manager, data_input,
-                                               data_output, fired_timers, expected_output_timers):
-        state = runner_execution_context.state_servicer
-        for attempt in range(1, self.max_attempts + 1):
-            state.checkpoint()
-            try:
-                bundle_manager.process_bundle(data_input, data_output, fired_timers, expected_output_timers,
-                                              dry_run=True)
-                return
-            except RuntimeError as e:
-                if attempt == self.max_attempts:
-                    raise
-                LOG.info("bundle attempt %d failed, retrying: %s", attempt, str(e).strip().splitlines()[-1][:300])
-            finally:
-                state.restore()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,14 +23,34 @@ ACCOUNTING_TABLES = {"documents": "kept", "rejects": "rejected", "filtered": "fi
 READ_COUNTER = "ingest.records"
 
 
+#: Config table holding content hashes and byte-changing versions (pipelines.fingerprints).
+FINGERPRINTS_KEY = "fingerprints"
+#: Config keys that name files whose *contents* the fingerprints hash: left out of the version id.
+PATH_KEYS = (("vocab", "model_path"), ("clean", "patterns_file"))
+
+
+def _hashed_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as the version id sees it: with fingerprints present, the file path keys are left
+    out (the files' contents are hashed in the fingerprints instead)."""
+    if FINGERPRINTS_KEY not in config:
+        return config
+    out = dict(config)
+    for table, key in PATH_KEYS:
+        if isinstance(out.get(table), dict) and key in out[table]:
+            out[table] = {k: v for k, v in out[table].items() if k != key}
+    return out
+
+
 def version_id(config: dict[str, Any], inputs: Iterable[dict[str, Any]], schema_version: str = SCHEMA_VERSION) -> str:
     """Corpus version id: a hash of the canonical config, the input fingerprints and the schema version.
 
     Input paths enter by their recorded (relative) source name, so the same files built from another
-    directory or bucket get the same id.
+    directory or bucket get the same id. The config's ``fingerprints`` (content hashes of the vocab
+    and patterns files, byte-changing package versions) are part of it; those files' paths are not.
     """
     fingerprints = sorted((i["source"], i["bytes"], i["sha256"]) for i in inputs)
-    payload = json.dumps({"config": config, "inputs": fingerprints, "schema": schema_version}, sort_keys=True)
+    payload = json.dumps({"config": _hashed_config(config), "inputs": fingerprints, "schema": schema_version},
+                         sort_keys=True)
     return "v" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 

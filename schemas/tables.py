@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "2"  # 2: duplicates.containment and kind "contained"
+SCHEMA_VERSION = "2"  # 2: duplicates.containment and kind "contained"; rejects record the stage and exception
 
 #: Parquet key-value metadata key holding SCHEMA_VERSION.
 SCHEMA_VERSION_KEY = b"longlm.schema_version"
@@ -57,10 +57,12 @@ REJECTS = TableSpec(
         [
             pa.field("record_id", pa.string(), nullable=False),  # blake2b of (source, locator)
             pa.field("source", pa.string()),
-            pa.field("locator", pa.string()),  # "" (whole file), "line N", "row N", "byte N"
+            pa.field("locator", pa.string()),  # "" (whole file), "line N", "row N (row group G, R rows)", "part K/N ..."
             pa.field("reason", pa.string()),  # a reason code, see transforms.ingest.RejectReason
             pa.field("detail", pa.string()),  # human-readable explanation
             pa.field("byte_length", pa.int64()),
+            pa.field("stage", pa.string()),  # stage that rejected it: "ingest", "clean", "segment", "examples"
+            pa.field("exception", pa.string()),  # "Type: message" when an exception caused it, else null
         ]
     ),
 )

@@ -1,8 +1,8 @@
 """Stages survive retries: transient failures injected into every DoFn still give byte-identical output.
 
-`transforms.faults.maybe_fail` is the test-only hook (inert unless LONGLM_FAULT_RATE is set);
-`pipelines.runners.RetryingFnApiRunner` is the FnApiRunner plus bundle retries (Beam's own
-FnApiRunner fails the job on the first error). Here every DoFn the build uses is wrapped so that
+`faults.maybe_fail` (tests/faults.py) is the test-only hook (inert unless LONGLM_FAULT_RATE is set);
+`faults.RetryingFnApiRunner` is the FnApiRunner plus bundle retries (Beam's own FnApiRunner fails
+the job on the first error). Neither ships in the package. Here every DoFn the build uses is wrapped so that
 it may fail before processing an element and again after processing it (after its side effects,
 such as a shard file written, and before its outputs count), whether or not the stage itself
 calls the hook yet.
@@ -18,10 +18,11 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.core import CallableWrapperDoFn
 
+import faults
+from faults import RetryingFnApiRunner
+
 from pipelines.cli import main
-from pipelines.runners import RetryingFnApiRunner
 from pipelines.sample_corpus import write_sample_corpus
-from transforms import faults
 
 SMALL_CONFIG = """
 [output]
@@ -194,11 +195,11 @@ def test_build_with_transient_failures_in_every_stage_is_byte_identical(no_fault
     # fails before it is processed and again after, and the bundle is retried each time.
     no_faults.setenv(faults.ENV_RATE, "1")
     no_faults.setenv(faults.ENV_BUDGET, "1")
-    rc = _build(tmp_path / "raw", tmp_path / "faulty", cfg, "--runner=pipelines.runners.RetryingFnApiRunner")
+    rc = _build(tmp_path / "raw", tmp_path / "faulty", cfg, "--runner=faults.RetryingFnApiRunner")
     assert rc == 0
     sites = faults.attempted_sites()
     failed = {site for site, _, _ in faults.injected()}
-    assert any("_ReadFile" in s for s in sites) and any("_WriteShard" in s for s in sites), sites
+    assert any("_ReadPiece" in s for s in sites) and any("_WriteShard" in s for s in sites), sites
     assert failed == sites  # every instrumented DoFn failed (before and after its work) and recovered
     assert "transforms.shard_writer._WriteShard:after" in failed  # a shard written, then the worker "died"
 

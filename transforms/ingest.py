@@ -1,10 +1,14 @@
-"""Ingest: raw input files -> document rows, or reject rows that say why.
+"""Ingest: raw input files -> document rows, or reject rows that say why (the pure part).
 
-Formats, by file name: ``.txt`` (one novel per file, title from the name), ``.txt.gz``,
+Formats, by file name: ``.txt`` (one novel per file, title from the name; a text longer than
+``max_document_chars`` becomes several part documents cut at chapter headings), ``.txt.gz``,
 ``.jsonl``/``.jsonl.gz`` (one JSON object per line: ``text``, optional ``title`` and ``id``) and
 ``.parquet`` (a ``text`` column, optional ``title`` and ``id``). Every record read becomes exactly one
-document or one reject; nothing is dropped silently. The pure parsing lives in :func:`parse_source`;
-:class:`IngestFiles` is the Beam wrapper that reads through ``FileSystems`` (local, gs://, s3://, ...).
+document or one reject; nothing is dropped silently, and an exception while reading one record (a
+JSON line nested too deep, a corrupt row group) rejects that record only. This module holds the pure
+parsing of one file or one piece of a file (:func:`parse_source`, :func:`parse_jsonl_lines`,
+:func:`parse_rows`, :func:`parse_text`); ``transforms.readers.IngestFiles`` is the Beam wrapper that
+plans files into splittable pieces and reads them through ``FileSystems``.
 """
 
 from __future__ import annotations
@@ -15,16 +19,11 @@ import io
 import json
 import zlib
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
-
-import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
+from typing import ClassVar, Iterable, Iterator
 
 from schemas.tables import DOCUMENTS, REJECTS, empty_row
 from transforms.config_base import StageConfig, knob
 from transforms.encoding import DecodeError, decode_bytes
-from transforms.stats import STATS, stat
 
 SUPPORTED_SUFFIXES = (".txt", ".txt.gz", ".jsonl", ".jsonl.gz", ".parquet")
 
@@ -43,6 +42,8 @@ class RejectReason:
     BAD_PARQUET = "bad_parquet"  # file cannot be read as Parquet
     UNSUPPORTED_FORMAT = "unsupported_format"  # file name with no supported suffix
     UNREADABLE = "unreadable"  # the file system refused to read it
+    BAD_ROW_GROUP = "bad_row_group"  # a Parquet row group that cannot be read (one reject per row in it)
+    EXCEPTION = "exception"  # an unexpected exception while reading or processing one record
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,25 @@ class IngestConfig(StageConfig):
     text_field: str = knob("text", "JSONL field / Parquet column holding the document text")
     title_field: str = knob("title", "JSONL field / Parquet column holding the title (optional)")
     id_field: str = knob("id", "JSONL field / Parquet column holding the source's own id (optional, kept in locator)")
+    max_document_chars: int = knob(
+        10_000_000, "A .txt longer than this (characters) becomes several documents, cut at chapter headings "
+        "(else at paragraph/sentence ends); each part's locator says 'part K/N chars A-B'"
+    )
+    read_piece_mb: float = knob(
+        8.0, "JSONL is read in pieces of about this many MB (whole lines; gzip streamed), Parquet in runs of row groups, "
+        "so one big file spreads over the workers"
+    )
 
     def check(self) -> None:
         self.require(0.0 <= self.max_replacement_ratio < 1.0, "max_replacement_ratio", "must be in [0, 1)")
         self.require(0.0 <= self.max_nul_ratio < 1.0, "max_nul_ratio", "must be in [0, 1)")
         self.require(bool(self.text_field), "text_field", "must not be empty")
+        self.require(self.max_document_chars >= 1000, "max_document_chars", "must be >= 1000")
+        self.require(self.read_piece_mb > 0, "read_piece_mb", "must be > 0")
+
+    @property
+    def piece_bytes(self) -> int:
+        return max(1, int(self.read_piece_mb * 1024 * 1024))
 
 
 def doc_id_of(text: str) -> str:
@@ -81,7 +96,8 @@ def title_from_name(source: str) -> str:
     return name
 
 
-def make_reject(source: str, locator: str, reason: str, detail: str, byte_length: int) -> dict:
+def make_reject(source: str, locator: str, reason: str, detail: str, byte_length: int,
+                stage: str = "ingest", exception: str | None = None) -> dict:
     row = empty_row(REJECTS)
     row.update(
         record_id=record_id_of(source, locator),
@@ -90,8 +106,15 @@ def make_reject(source: str, locator: str, reason: str, detail: str, byte_length
         reason=reason,
         detail=detail,
         byte_length=byte_length,
+        stage=stage,
+        exception=exception,
     )
     return row
+
+
+def describe_exception(e: BaseException) -> str:
+    """'RecursionError: maximum recursion depth exceeded', cut to 500 characters."""
+    return f"{type(e).__name__}: {e}"[:500]
 
 
 def make_document(source: str, locator: str, title: str, text: str, encoding: str, byte_length: int) -> dict:
@@ -109,18 +132,98 @@ def make_document(source: str, locator: str, title: str, text: str, encoding: st
     return row
 
 
-def _gunzip(source: str, raw: bytes) -> bytes:
+
+# ---------------------------------------------------------------------------------------------
+# gzip, streamed
+
+
+def gunzip_stream(fileobj, chunk_bytes: int = 1 << 20) -> bytes:
+    """Decompress a whole gzip stream read from `fileobj` in chunks (never the compressed file at once).
+    Raises DecodeError(truncated_gzip / bad_gzip)."""
+    out = io.BytesIO()
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=fileobj, mode="rb") as gz:
+            while chunk := gz.read(chunk_bytes):
+                out.write(chunk)
     except EOFError as e:
         raise DecodeError(RejectReason.TRUNCATED_GZIP, f"gzip stream ends early ({e}); the file was cut off") from e
     except (gzip.BadGzipFile, zlib.error, OSError) as e:
         raise DecodeError(RejectReason.BAD_GZIP, f"not valid gzip data: {e}") from e
+    return out.getvalue()
 
 
-def _parse_text_file(source: str, data: bytes, cfg: IngestConfig) -> Iterator[tuple[str, dict]]:
+def _gunzip(source: str, raw: bytes) -> bytes:
+    return gunzip_stream(io.BytesIO(raw))
+
+
+# ---------------------------------------------------------------------------------------------
+# .txt: one document, or parts cut at chapter headings
+
+
+def _heading_starts(text: str) -> list[int]:
+    """Offsets of the lines of `text` that are chapter headings, in order."""
+    from transforms.cleaning.headings import MAX_HEADING_CHARS, is_chapter_heading
+
+    starts, pos = [], 0
+    for line in text.split("\n"):
+        if len(line) <= 2 * MAX_HEADING_CHARS and is_chapter_heading(line):
+            starts.append(pos)
+        pos += len(line) + 1
+    return starts
+
+
+_SENTENCE_ENDS = "。！？!?…"
+
+
+def split_points(text: str, max_chars: int) -> list[tuple[int, int, str]]:
+    """(start, end, cut) of consecutive parts of `text`, each at most `max_chars` long, covering it all.
+
+    A part ends before the last chapter heading that leaves it at least a quarter full ("heading"),
+    else after the last line break ("paragraph"), else after the last sentence end ("sentence"),
+    else at `max_chars` ("hard"). Linear in len(text); one part when the text fits.
+    """
+    import bisect
+
+    if len(text) <= max_chars:
+        return [(0, len(text), "whole")]
+    heads = _heading_starts(text)
+    parts, start = [], 0
+    while len(text) - start > max_chars:
+        low, high = start + max(1, max_chars // 4), start + max_chars
+        i = bisect.bisect_right(heads, high) - 1
+        if i >= 0 and heads[i] > low:
+            cut, how = heads[i], "heading"
+        else:
+            cut, how = text.rfind("\n", low, high) + 1, "paragraph"
+            if cut <= low:
+                cut, how = max(text.rfind(ch, low, high) for ch in _SENTENCE_ENDS) + 1, "sentence"
+            if cut <= low:
+                cut, how = high, "hard"
+        parts.append((start, cut, how))
+        start = cut
+    parts.append((start, len(text), "end"))
+    return parts
+
+
+def parse_text(source: str, data: bytes, cfg: IngestConfig) -> Iterator[tuple[str, dict]]:
+    """A whole .txt file's bytes -> one document, or part documents when longer than max_document_chars.
+    Raises DecodeError for a file that is not acceptable text."""
     decoded = decode_bytes(data, cfg.max_replacement_ratio, cfg.max_nul_ratio)
-    yield "doc", make_document(source, "", title_from_name(source), decoded.text, decoded.encoding, len(data))
+    text, title = decoded.text, title_from_name(source)
+    parts = split_points(text, cfg.max_document_chars)
+    if len(parts) == 1:
+        yield "doc", make_document(source, "", title, text, decoded.encoding, len(data))
+        return
+    codec = decoded.encoding.replace("-sig", "")
+    for k, (a, b, how) in enumerate(parts, start=1):
+        part = text[a:b]
+        locator = f"part {k}/{len(parts)} chars {a}-{b}"
+        nbytes = len(part.encode(codec, errors="replace"))
+        yield "doc", make_document(source, locator, f"{title} ({k}/{len(parts)})", part, decoded.encoding, nbytes)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSONL: lines, and the pieces a big file is read in
 
 
 def _record_to_doc(source: str, locator: str, record: object, cfg: IngestConfig, nbytes: int, encoding: str):
@@ -145,42 +248,190 @@ def _record_to_doc(source: str, locator: str, record: object, cfg: IngestConfig,
     return "doc", make_document(source, locator, title, text, encoding, nbytes)
 
 
-def _parse_jsonl(source: str, data: bytes, cfg: IngestConfig) -> Iterator[tuple[str, dict]]:
-    if data.startswith(b"\xef\xbb\xbf"):
+def _exception_reject(source: str, locator: str, e: BaseException, nbytes: int) -> tuple[str, dict]:
+    return "reject", make_reject(source, locator, RejectReason.EXCEPTION, f"reading this record raised {type(e).__name__}",
+                                 nbytes, exception=describe_exception(e))
+
+
+def _parse_line(source: str, locator: str, line: bytes, cfg: IngestConfig) -> tuple[str, dict]:
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        return "reject", make_reject(source, locator, RejectReason.UNDECODABLE, f"JSONL must be UTF-8: {e}", len(line))
+    except json.JSONDecodeError as e:
+        return "reject", make_reject(source, locator, RejectReason.MALFORMED_JSON, f"invalid JSON: {e}", len(line))
+    return _record_to_doc(source, locator, record, cfg, len(line), "utf-8")
+
+
+def parse_jsonl_lines(source: str, data: bytes, first_line: int, cfg: IngestConfig) -> Iterator[tuple[str, dict]]:
+    """Whole JSONL lines (`data`, its first line being line number `first_line`) -> one record per
+    non-blank line. Any exception on one line (RecursionError from deep nesting, ...) rejects that
+    line only."""
+    if first_line == 1 and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    for number, line in enumerate(data.split(b"\n"), start=1):
+    for number, line in enumerate(data.split(b"\n"), start=first_line):
         if not line.strip():
             continue
         locator = f"line {number}"
         try:
-            record = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            yield "reject", make_reject(source, locator, RejectReason.UNDECODABLE, f"JSONL must be UTF-8: {e}", len(line))
-            continue
-        except json.JSONDecodeError as e:
-            yield "reject", make_reject(source, locator, RejectReason.MALFORMED_JSON, f"invalid JSON: {e}", len(line))
-            continue
-        yield _record_to_doc(source, locator, record, cfg, len(line), "utf-8")
+            yield _parse_line(source, locator, line, cfg)
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a dead letter, not a dead job
+            yield _exception_reject(source, locator, e, len(line))
 
 
-def _parse_parquet(source: str, data: bytes, cfg: IngestConfig) -> Iterator[tuple[str, dict]]:
+def jsonl_ranges(chunks: Iterable[bytes], piece_bytes: int) -> Iterator[tuple[int, int, int]]:
+    """(start byte, end byte, first line number) of pieces of about `piece_bytes` whole lines each,
+    from the file's bytes given as consecutive chunks. Streams: holds one chunk at a time."""
+    piece_start, first_line, newlines, pos = 0, 1, 0, 0
+    for chunk in chunks:
+        i = 0
+        while i < len(chunk):
+            j = chunk.find(b"\n", max(i, piece_start + piece_bytes - 1 - pos))
+            if j < 0:
+                newlines += chunk.count(b"\n", i)
+                break
+            newlines += chunk.count(b"\n", i, j + 1)
+            end = pos + j + 1
+            yield piece_start, end, first_line
+            piece_start, first_line, newlines, i = end, first_line + newlines, 0, j + 1
+        pos += len(chunk)
+    if pos > piece_start:
+        yield piece_start, pos, first_line
+
+
+_INFLATE_MAX = 1 << 20
+
+
+def inflate(fileobj, chunk_bytes: int = 1 << 16) -> Iterator[bytes]:
+    """Decompressed bytes of a (multi-member) gzip stream, as they come: everything before a cut or a
+    corrupt block is yielded before EOFError (cut off) or zlib.error (corrupt) is raised."""
+    d, in_member = zlib.decompressobj(31), False
+    while raw := fileobj.read(chunk_bytes):
+        while raw:
+            in_member = True
+            out = d.decompress(raw, _INFLATE_MAX)  # bounded output: a zip bomb cannot fill the memory
+            if out:
+                yield out
+            if d.unconsumed_tail:
+                raw = d.unconsumed_tail
+            elif d.eof:
+                raw, d, in_member = d.unused_data.lstrip(b"\x00"), zlib.decompressobj(31), False
+            else:
+                break
+    if in_member:
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+
+
+def gzip_jsonl_pieces(fileobj, piece_bytes: int) -> Iterator[tuple]:
+    """Stream-decompress a .jsonl.gz: ("lines", first line number, bytes of whole lines) pieces of about
+    `piece_bytes`, then, if the stream is cut off or corrupt, one ("error", line number, reason, detail)
+    for the unreadable rest. The lines before the damage are kept."""
+    pending, first_line, total = b"", 1, 0
+    error = None
+    try:
+        for chunk in inflate(fileobj):
+            total += len(chunk)
+            pending += chunk
+            while len(pending) >= piece_bytes:
+                cut = pending.find(b"\n", piece_bytes - 1) + 1
+                if not cut:
+                    break
+                yield "lines", first_line, pending[:cut]
+                first_line += pending.count(b"\n", 0, cut)
+                pending = pending[cut:]
+    except EOFError as e:
+        error = (RejectReason.TRUNCATED_GZIP, f"gzip stream ends early after {total} bytes ({e}); the file was cut off")
+    except zlib.error as e:
+        error = (RejectReason.BAD_GZIP, f"not valid gzip data after {total} bytes: {e}")
+    if error is None:
+        if pending:
+            yield "lines", first_line, pending
+        return
+    cut = pending.rfind(b"\n") + 1
+    if cut:
+        yield "lines", first_line, pending[:cut]
+        first_line += pending.count(b"\n", 0, cut)
+    yield "error", (first_line if total else 0), error[0], error[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet: row groups
+
+
+def parquet_columns(pf, cfg: IngestConfig) -> list[str]:
+    """The columns to read; raises DecodeError when the text column is missing."""
+    names = pf.schema_arrow.names
+    if cfg.text_field not in names:
+        raise DecodeError(RejectReason.MISSING_TEXT, f"no '{cfg.text_field}' column (columns: {', '.join(names)})")
+    return [c for c in (cfg.text_field, cfg.title_field, cfg.id_field) if c in names]
+
+
+def open_parquet(fileobj):
+    """pyarrow ParquetFile over a seekable file object; raises DecodeError(bad_parquet) for a bad footer."""
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(io.BytesIO(data))
-        names = pf.schema_arrow.names
-    except Exception as e:  # pyarrow raises several types for corrupt files
+        return pq.ParquetFile(fileobj)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for corrupt files
         raise DecodeError(RejectReason.BAD_PARQUET, f"cannot read as Parquet: {e}") from e
-    if cfg.text_field not in names:
-        raise DecodeError(RejectReason.MISSING_TEXT, f"no '{cfg.text_field}' column (columns: {', '.join(names)})")
-    columns = [c for c in (cfg.text_field, cfg.title_field, cfg.id_field) if c in names]
-    row_number = 0
-    for batch in pf.iter_batches(columns=columns, batch_size=1024):
-        for record in batch.to_pylist():
-            row_number += 1
+
+
+def row_groups(pf) -> list[tuple[int, int, int]]:
+    """(row group index, its row count from the footer, number of its first row) for every row group."""
+    out, first = [], 1
+    for g in range(pf.metadata.num_row_groups):
+        rows = pf.metadata.row_group(g).num_rows
+        out.append((g, rows, first))
+        first += rows
+    return out
+
+
+def row_group_pieces(pf, piece_bytes: int) -> list[tuple[tuple[int, int, int], ...]]:
+    """Consecutive row groups (see :func:`row_groups`) batched until their compressed size reaches
+    `piece_bytes`, so that a file of many small row groups does not cost one footer read per group."""
+    pieces, current, size = [], [], 0
+    for group, rows, first in row_groups(pf):
+        current.append((group, rows, first))
+        meta = pf.metadata.row_group(group)
+        size += sum(meta.column(c).total_compressed_size or 0 for c in range(meta.num_columns))
+        if size >= piece_bytes:
+            pieces.append(tuple(current))
+            current, size = [], 0
+    if current:
+        pieces.append(tuple(current))
+    return pieces
+
+
+def parse_row_group(source: str, pf, group: int, rows: int, first_row: int, cfg: IngestConfig):
+    """One row group -> one record per row. A row group that cannot be read becomes `rows` rejects
+    (bad_row_group, row count from the footer); an exception on one row rejects that row."""
+    columns = parquet_columns(pf, cfg)
+    try:
+        records = pf.read_row_group(group, columns=columns).to_pylist()
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - corrupt page, bad encoding, ...: dead letters for its rows
+        detail = f"row group {group} ({rows} rows, footer count) cannot be read"
+        for r in range(first_row, first_row + rows):
+            yield "reject", make_reject(source, f"row {r} (row group {group}, {rows} rows)", RejectReason.BAD_ROW_GROUP,
+                                        detail, 0, exception=describe_exception(e))
+        return
+    for number, record in enumerate(records, start=first_row):
+        locator = f"row {number}"
+        try:
             text = record.get(cfg.text_field)
             nbytes = len(text.encode("utf-8")) if isinstance(text, str) else 0
-            yield _record_to_doc(source, f"row {row_number}", record, cfg, nbytes, "parquet")
+            yield _record_to_doc(source, locator, record, cfg, nbytes, "parquet")
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            yield _exception_reject(source, locator, e, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# A whole file at once (tests, benches); the pipeline reads the same pieces through transforms.readers
 
 
 def parse_source(source: str, raw: bytes, cfg: IngestConfig) -> Iterator[tuple[str, dict]]:
@@ -188,26 +439,46 @@ def parse_source(source: str, raw: bytes, cfg: IngestConfig) -> Iterator[tuple[s
 
     `source` is the file's name as recorded in the output (relative to its input glob's base).
     Never raises for bad data: a whole-file problem becomes one reject with locator "", a problem
-    with one record (a JSONL line, a Parquet row) becomes a reject for that record only.
+    with one record (a JSONL line, a Parquet row or row group) becomes rejects for those records
+    only, and the readable rest of the file is kept.
     """
     name = source.lower()
     try:
-        if name.endswith(".gz"):
-            data = _gunzip(source, raw)
-            name = name[:-3]
-        else:
-            data = raw
-        if name.endswith(".txt"):
-            yield from _parse_text_file(source, data, cfg)
+        if name.endswith(".jsonl.gz"):
+            for piece in gzip_jsonl_pieces(io.BytesIO(raw), cfg.piece_bytes):
+                if piece[0] == "lines":
+                    yield from parse_jsonl_lines(source, piece[2], piece[1], cfg)
+                else:
+                    _, line, reason, detail = piece
+                    locator = f"line {line}" if line else ""
+                    yield "reject", make_reject(source, locator, reason, detail, len(raw))
+        elif name.endswith(".txt.gz"):
+            yield from parse_text(source, _gunzip(source, raw), cfg)
+        elif name.endswith(".txt"):
+            yield from parse_text(source, raw, cfg)
         elif name.endswith(".jsonl"):
-            yield from _parse_jsonl(source, data, cfg)
+            yield from parse_jsonl_lines(source, raw, 1, cfg)
         elif name.endswith(".parquet"):
-            yield from _parse_parquet(source, data, cfg)
+            pf = open_parquet(io.BytesIO(raw))
+            parquet_columns(pf, cfg)
+            for group, rows, first in row_groups(pf):
+                yield from parse_row_group(source, pf, group, rows, first, cfg)
+        elif name.endswith(".gz"):
+            _gunzip(source, raw)
+            raise DecodeError(RejectReason.UNSUPPORTED_FORMAT, unsupported_detail())
         else:
-            raise DecodeError(RejectReason.UNSUPPORTED_FORMAT,
-                              f"file name has none of the supported suffixes {', '.join(SUPPORTED_SUFFIXES)}")
+            raise DecodeError(RejectReason.UNSUPPORTED_FORMAT, unsupported_detail())
     except DecodeError as e:
         yield "reject", make_reject(source, "", e.reason, e.detail, len(raw))
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a dead letter for the rest of this file, not a dead job
+        yield "reject", make_reject(source, "", RejectReason.EXCEPTION, f"reading this file raised {type(e).__name__}",
+                                    len(raw), exception=describe_exception(e))
+
+
+def unsupported_detail() -> str:
+    return f"file name has none of the supported suffixes {', '.join(SUPPORTED_SUFFIXES)}"
 
 
 @dataclass(frozen=True)
@@ -218,45 +489,10 @@ class InputFile:
     source: str
 
 
-class _ReadFile(beam.DoFn):
-    def __init__(self, cfg: IngestConfig):
-        self._cfg = cfg
+def __getattr__(name: str):
+    # The Beam wrapper lives in transforms.readers (which imports this module); keep the old import path.
+    if name == "IngestFiles":
+        from transforms.readers import IngestFiles
 
-    def process(self, item: InputFile):
-        try:
-            with FileSystems.open(item.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                raw = f.read()
-        except Exception as e:  # noqa: BLE001 - any file-system failure becomes a reject, not a crash
-            yield beam.pvalue.TaggedOutput("rejects", make_reject(item.source, "", RejectReason.UNREADABLE, str(e), 0))
-            yield stat("ingest.records")
-            yield stat(f"ingest.rejected.{RejectReason.UNREADABLE}")
-            return
-        yield beam.pvalue.TaggedOutput(
-            "inputs", {"source": item.source, "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
-        )
-        yield stat("ingest.files")
-        yield stat("ingest.bytes", len(raw))
-        for kind, row in parse_source(item.source, raw, self._cfg):
-            yield stat("ingest.records")
-            if kind == "doc":
-                yield stat("ingest.documents")
-                yield stat(f"ingest.encoding.{row['encoding']}")
-                yield row
-            else:
-                yield stat(f"ingest.rejected.{row['reason']}")
-                yield beam.pvalue.TaggedOutput("rejects", row)
-
-
-class IngestFiles(beam.PTransform):
-    """PCollection[InputFile] -> outputs `documents`, `rejects`, `inputs` (source, bytes, sha256) and STATS."""
-
-    def __init__(self, cfg: IngestConfig):
-        super().__init__()
-        self._cfg = cfg
-
-    def expand(self, files):
-        return (
-            files
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadAndParse" >> beam.ParDo(_ReadFile(self._cfg)).with_outputs("rejects", "inputs", STATS, main="documents")
-        )
+        return IngestFiles
+    raise AttributeError(name)

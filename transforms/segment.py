@@ -34,6 +34,7 @@ import apache_beam as beam
 from transforms.cleaning.headings import MAX_HEADING_CHARS, is_chapter_heading
 from transforms.config_base import StageConfig, knob
 from transforms.examples.config import ExamplesConfig
+from transforms.dead_letters import DEAD_LETTERS, guarded
 from transforms.stats import STATS, stat
 
 #: Characters that end a sentence.
@@ -225,6 +226,7 @@ class _SegmentFn(beam.DoFn):
     def __init__(self, cfg: SegmentConfig, budget: int):
         self._cfg, self._budget = cfg, budget
 
+    @guarded("segment")
     def process(self, doc):
         segments, counts = segment_document(doc, self._budget, self._cfg)
         yield stat("segment.documents")
@@ -250,4 +252,4 @@ class SegmentDocuments(beam.PTransform):
         self._budget = segment_cfg.budget_chars(examples_cfg)
 
     def expand(self, docs):
-        return docs | "Segment" >> beam.ParDo(_SegmentFn(self._cfg, self._budget)).with_outputs(STATS, main="segments")
+        return docs | "Segment" >> beam.ParDo(_SegmentFn(self._cfg, self._budget)).with_outputs(STATS, DEAD_LETTERS, main="segments")

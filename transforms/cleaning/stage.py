@@ -18,6 +18,7 @@ from transforms.cleaning.chars import han_count
 from transforms.cleaning.cleaner import Cleaner
 from transforms.cleaning.config import CleanConfig, FilterConfig
 from transforms.cleaning.filters import FilterVerdict, quality_check
+from transforms.dead_letters import DEAD_LETTERS, guarded
 from transforms.stats import STATS, stat
 
 #: Tag of the filtered-documents output.
@@ -54,6 +55,7 @@ class CleanAndFilterFn(beam.DoFn):
     def setup(self) -> None:
         self._cleaner = Cleaner(self._clean_cfg)
 
+    @guarded("clean")
     def process(self, doc: dict[str, Any]) -> Iterator[Any]:
         assert self._cleaner is not None, "setup() was not called"
         raw = doc.get("text") or ""
@@ -88,5 +90,5 @@ class CleanDocuments(beam.PTransform):
 
     def expand(self, docs):
         return docs | "CleanAndFilter" >> beam.ParDo(CleanAndFilterFn(self._clean_cfg, self._filter_cfg)).with_outputs(
-            FILTERED_TAG, STATS, main="kept"
+            FILTERED_TAG, STATS, DEAD_LETTERS, main="kept"
         )

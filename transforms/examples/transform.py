@@ -28,6 +28,7 @@ from transforms.examples.build import segment_examples
 from transforms.examples.config import ExamplesConfig
 from transforms.examples.tokenize import SpmTokenizer
 from transforms.examples.words import JiebaIndex
+from transforms.dead_letters import DEAD_LETTERS, guarded
 from transforms.stats import STATS, stat
 
 VALIDATION = "validation"
@@ -43,6 +44,7 @@ class _MakeExamplesFn(beam.DoFn):
     def setup(self):
         self._jieba = self._shared_jieba.acquire(JiebaIndex) if self._cfg.snap_to_words else None
 
+    @guarded("examples")
     def process(self, segment, model_bytes: bytes):
         if self._tok is None:
             self._tok = SpmTokenizer(model_bytes, self._cfg.num_sentinels)
@@ -63,5 +65,5 @@ class MakeExamples(beam.PTransform):
     def expand(self, segments):
         fn = _MakeExamplesFn(self._cfg, self._seed)
         return segments | "MakeExamples" >> beam.ParDo(fn, beam.pvalue.AsSingleton(self._model)).with_outputs(
-            VALIDATION, STATS, main="train"
+            VALIDATION, STATS, DEAD_LETTERS, main="train"
         )

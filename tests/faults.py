@@ -1,6 +1,10 @@
-"""Test-only transient failures, to prove that every stage survives a runner's retries.
+"""Test scaffolding: transient failures and a retrying runner, to prove every stage survives retries.
 
-Inert unless the environment variable ``LONGLM_FAULT_RATE`` is set to a number above 0: then
+Nothing here ships in the package: tests wrap the build's DoFns (``test_fault_injection.py``) so
+that they call :func:`maybe_fail`, and run the build on :class:`RetryingFnApiRunner`
+(``--runner faults.RetryingFnApiRunner``; ``tests/`` is on ``sys.path`` under pytest).
+
+:func:`maybe_fail` is inert unless the environment variable ``LONGLM_FAULT_RATE`` is set to a number above 0: then
 :func:`maybe_fail` raises :class:`TransientFault` at some of the places it is called, the runner
 discards that attempt's outputs and retries, and the build must still finish with byte-identical
 output. A call site is a name ("ingest", "write", "manifest") plus the key of the element being
@@ -26,9 +30,14 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import logging
 import os
 import threading
 from dataclasses import dataclass
+
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+LOG = logging.getLogger("tests.faults")
 
 ENV_RATE = "LONGLM_FAULT_RATE"
 ENV_SEED = "LONGLM_FAULT_SEED"
@@ -138,3 +147,37 @@ def reset() -> None:
     """Forget every attempt (tests call it between builds)."""
     global _LEDGER
     _LEDGER = _Ledger()
+
+
+# ---------------------------------------------------------------------------------------------
+# A local runner that retries bundles, for fault-injection runs
+
+
+class RetryingFnApiRunner(FnApiRunner):
+    """The FnApiRunner (in-memory) with bundle retries, as Dataflow, Flink and Spark retry work.
+
+    Beam's FnApiRunner fails the job on the first bundle error. This runner first attempts every
+    bundle through FnApiRunner's own replay hook (outputs discarded, state restored, side effects
+    kept) until an attempt succeeds, up to ``max_attempts``, then runs it for real. So every
+    bundle runs at least twice and a failed attempt's side effects stay behind, which is what
+    idempotent DoFns and atomic writes must survive. Use: ``--runner
+    faults.RetryingFnApiRunner`` (with ``LONGLM_FAULT_RATE`` to inject failures).
+    """
+
+    max_attempts = 25
+
+    def _run_bundle_multiple_times_for_testing(self, runner_execution_context, bundle_manager, data_input,
+                                               data_output, fired_timers, expected_output_timers):
+        state = runner_execution_context.state_servicer
+        for attempt in range(1, self.max_attempts + 1):
+            state.checkpoint()
+            try:
+                bundle_manager.process_bundle(data_input, data_output, fired_timers, expected_output_timers,
+                                              dry_run=True)
+                return
+            except RuntimeError as e:
+                if attempt == self.max_attempts:
+                    raise
+                LOG.info("bundle attempt %d failed, retrying: %s", attempt, str(e).strip().splitlines()[-1][:300])
+            finally:
+                state.restore()
