@@ -242,6 +242,41 @@ def test_cleaning_rules_and_duplicate_clusters(report):
     assert clusters == {1: 6, 2: 1, 3: 1}
 
 
+def test_losses_per_filter_and_dedupe_kind_with_two_examples(corpus, report):
+    _, truth = corpus
+    sec = section(report, "losses")
+    assert sec.status == ""
+    filtered, duplicates = [b for b in sec.blocks if isinstance(b, Table)]
+    rows = {r[0]: r for r in filtered.rows}
+    for reason, chars, _ in truth.filtered:
+        assert as_int(rows[reason][1]) == 1 and as_int(rows[reason][3]) == chars
+    assert rows["han_ratio"][5].startswith("f1.txt (t): 0.1 vs threshold 0.5") and rows["han_ratio"][6] == ""
+    rows = {r[0]: r for r in duplicates.rows}
+    by_kind = Counter(k for k, _, _ in truth.duplicates)
+    assert set(rows) == set(by_kind)
+    for kind, n in by_kind.items():
+        assert as_int(rows[kind][1]) == n
+        assert as_int(rows[kind][3]) == sum(c for k, _, c in truth.duplicates if k == kind)
+    # two examples, the largest removed document first, naming the kept document
+    assert rows["near"][5].startswith("d2.txt (t): kept ") and rows["near"][6].startswith("d1.txt (t): kept ")
+    assert "similarity 1" in rows["near"][5]
+
+
+def test_loss_rows_show_containment_of_contained_duplicates():
+    import pyarrow as pa
+
+    from pipelines.report.losses import loss_rows
+
+    dups = pa.Table.from_pylist([
+        {"doc_id": f"p{k}", "source": f"part{k}.txt", "locator": "", "title": "", "kind": "contained",
+         "kept_doc_id": "f" * 32, "similarity": 0.33, "containment": c, "char_length": n}
+        for k, (c, n) in enumerate([(1.0, 300), (0.68, 500), (0.9, 100)])])
+    [row] = loss_rows(None, dups)
+    assert (row.group, row.name, row.documents, row.chars) == ("duplicate", "contained", 3, 900)
+    assert row.examples == ("part1.txt: kept ffffffffffff…, similarity 0.33, containment 0.68, 500 chars",
+                            "part0.txt: kept ffffffffffff…, similarity 0.33, containment 1, 300 chars")
+
+
 def test_realized_mask_ratio_and_span_lengths(corpus, report):
     _, truth = corpus
     data_rows = {r[0]: r for r in table_with(section(report, "tokens"), "quantity").rows}
@@ -352,7 +387,7 @@ def test_missing_parts_say_not_built(corpus, tmp_path):
     assert not written.errors
     rep, _ = make_report(str(part), options=Options(charts=False, verify=False))
     status = {s.id: s.status for s in rep.sections}
-    assert status == {"funnel": "partly built", "documents": "partly built", "tokens": NOT_BUILT,
+    assert status == {"funnel": "partly built", "losses": "partly built", "documents": "partly built", "tokens": NOT_BUILT,
                       "vocab": NOT_BUILT, "samples": NOT_BUILT, "provenance": ""}
     html = (part / "report" / "index.html").read_text()
     for what in ("examples/: not built", "vocab/spiece.model: not built", "filtered/: not built"):

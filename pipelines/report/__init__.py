@@ -6,7 +6,7 @@ a corpus built on Dataflow and copied back (or still on gs://) reports the same.
 "not built" for the parts of the build it needs that are absent, so the report works at every stage.
 
 Parts: load (I/O), data (one corpus, read lazily), measure (pure statistics), vocab (sentencepiece +
-T5 sentinels), charts (matplotlib, optional), sections / token_sections / compare (the content),
+T5 sentinels), charts (matplotlib, optional), sections / losses / token_sections / compare (the content),
 doc (the report as data) and render (HTML and Markdown).
 """
 
@@ -43,13 +43,14 @@ class Written:
 
 
 def _builders(compare_data: CorpusData | None):
-    from pipelines.report import compare, sections, token_sections
+    from pipelines.report import compare, losses, sections, token_sections
 
     out = []
     if compare_data is not None:
         out.append(("compare", "Comparison", lambda ctx: compare.compare_section(ctx, compare_data)))
     return out + [
         ("funnel", "Accounting funnel", sections.funnel_section),
+        ("losses", "Losses per filter and dedupe kind", losses.losses_section),
         ("documents", "Documents: length, cleaning, duplicates", sections.documents_section),
         ("tokens", "Examples: token lengths and masking", token_sections.example_stats_section),
         ("vocab", "Vocabulary", token_sections.vocab_section),
