@@ -122,8 +122,8 @@ def _read_run(path: str) -> Iterator[dict]:
 class SortedRows:
     """Feed rows with `add`, then iterate `batches(n)` for the sorted rows, n at a time, as Arrow tables.
 
-    Use as a context manager: scratch files live in `scratch_dir` (a fresh temporary directory per
-    shard) and are removed on exit.
+    Spilled runs are files in `scratch_dir`, which the caller creates per shard and removes after
+    (`shard_writer.write_shard` uses a `tempfile.TemporaryDirectory`).
     """
 
     def __init__(self, schema: pa.Schema, key: str, scratch_dir: str, spill_bytes: int = SPILL_BYTES):
