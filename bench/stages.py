@@ -69,7 +69,7 @@ def loop_clean(cfg, docs: list[dict]) -> dict:
 
 def _summaries(cfg, docs: list[dict]) -> list[dict]:
     from transforms.dedupe.keytext import exact_hash, han_count, key_text, make_converter, nfkc
-    from transforms.dedupe.minhash import permutations, shingle_hashes, sig_to_bytes, signature
+    from transforms.dedupe.minhash import permutations, shingle_hashes, sig_to_bytes, signature, unique_hashes
 
     converter, perms = make_converter(), permutations(cfg.num_perm, cfg.minhash_seed)
     out = []
@@ -82,24 +82,36 @@ def _summaries(cfg, docs: list[dict]) -> list[dict]:
             hashes = shingle_hashes(key_text(normalized, converter), cfg.ngram)
             if hashes.size:
                 s["sig"], s["size"] = sig_to_bytes(signature(hashes, perms)), int(hashes.size)
+                if cfg.containment or cfg.verify_exact_jaccard:  # as the stage: distinct sizes, exact sets
+                    s["set"] = unique_hashes(hashes)
+                    s["size"] = int(s["set"].size)
         out.append(s)
     return out
 
 
 def _near_edges(cfg, reps: list[dict]) -> list[tuple[str, str]]:
-    from transforms.dedupe.lsh import CandidateEdges, band_keys, verified_bucket_edges
+    from transforms.dedupe.lsh import CONTAINMENT_NS, JACCARD_NS, CandidateEdges, band_keys, classified_bucket_edges
     from transforms.dedupe.minhash import sig_from_bytes
 
     lsh = CandidateEdges(cfg)  # only for its bands, rows and verifier: the same choice the stage makes
     buckets = defaultdict(list)
+    sets = {}
     for r in reps:
         if r["sig"] is not None:
-            for key in band_keys(sig_from_bytes(r["sig"]), lsh.bands, lsh.rows):
+            sig = sig_from_bytes(r["sig"])
+            keys = band_keys(sig, lsh.bands, lsh.rows, JACCARD_NS)
+            if lsh.c_bands:
+                keys += band_keys(sig, lsh.c_bands, lsh.c_rows, CONTAINMENT_NS)
+            for key in keys:
                 buckets[key].append((r["doc_id"], r["sig"], r["size"]))
-    edges = set()
+            sets[r["doc_id"]] = r.get("set")
+    edges, check = set(), set()
     for members in buckets.values():
         if len(members) > 1:
-            edges.update(verified_bucket_edges(members, lsh.verifier, cfg.max_bucket_size)[0])
+            sure, to_check, _ = classified_bucket_edges(members, lsh.verifier, cfg.max_bucket_size)
+            edges.update(sure)
+            check.update(to_check)
+    edges.update((a, b) for a, b in check if sets[a] is None or lsh.verifier.passes_exact(sets[a], sets[b]))
     return sorted(edges)
 
 
@@ -130,7 +142,7 @@ def loop_dedupe(cfg, docs: list[dict]) -> dict:
     clusters = defaultdict(list)
     for m in members:
         clusters[roots.get(m["doc_id"], m["doc_id"])].append(m)
-    decisions = dict(d for cid, ms in clusters.items() for d in decide_cluster(cid, ms))
+    decisions = dict(d for cid, ms in clusters.items() for d in decide_cluster(cid, ms, dcfg))
     docs_by_id = defaultdict(list)
     for doc in docs:
         docs_by_id[doc["doc_id"]].append(doc)
@@ -142,8 +154,9 @@ def loop_dedupe(cfg, docs: list[dict]) -> dict:
             kept.append(dict(first, cluster_id=decision["cluster_id"], cluster_size=decision["cluster_size"],
                              boilerplate_lines_removed=0))
         else:
-            duplicates.append(duplicate_row(first, decision, decision["kind"], decision["similarity"]))
-        duplicates += [duplicate_row(c, decision, "exact", 1.0) for c in rest]
+            duplicates.append(duplicate_row(first, decision, decision["kind"], decision["similarity"],
+                                            decision.get("containment")))
+        duplicates += [duplicate_row(c, decision, "exact", 1.0, 1.0) for c in rest]
     return {"kept": kept, "duplicates": duplicates}
 
 

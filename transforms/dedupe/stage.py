@@ -125,7 +125,7 @@ def decide_cluster(
             if m["sig"] is not None and kept["sig"] is not None:
                 sim = estimated_jaccard(sig_from_bytes(m["sig"]), sig_from_bytes(kept["sig"]))
                 if cfg.containment and m["size"] and kept["size"]:
-                    contained = estimated_containment(sim, m["size"], kept["size"]) if m["size"] <= kept["size"] else sim
+                    contained = estimated_containment(sim, m["size"], kept["size"])  # m's share found in kept
             kind = "near"
             smaller = m["size"] <= cfg.containment_max_ratio * kept["size"]
             if cfg.containment and sim is not None and sim < cfg.threshold and smaller:
