@@ -24,6 +24,7 @@ from typing import ClassVar, Iterable, Iterator
 from schemas.tables import DOCUMENTS, REJECTS, empty_row
 from transforms.config_base import StageConfig, knob
 from transforms.encoding import DecodeError, decode_bytes
+from transforms.text_parts import split_points
 
 SUPPORTED_SUFFIXES = (".txt", ".txt.gz", ".jsonl", ".jsonl.gz", ".parquet")
 
@@ -157,52 +158,7 @@ def _gunzip(source: str, raw: bytes) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# .txt: one document, or parts cut at chapter headings
-
-
-def _heading_starts(text: str) -> list[int]:
-    """Offsets of the lines of `text` that are chapter headings, in order."""
-    from transforms.cleaning.headings import MAX_HEADING_CHARS, is_chapter_heading
-
-    starts, pos = [], 0
-    for line in text.split("\n"):
-        if len(line) <= 2 * MAX_HEADING_CHARS and is_chapter_heading(line):
-            starts.append(pos)
-        pos += len(line) + 1
-    return starts
-
-
-_SENTENCE_ENDS = "。！？!?…"
-
-
-def split_points(text: str, max_chars: int) -> list[tuple[int, int, str]]:
-    """(start, end, cut) of consecutive parts of `text`, each at most `max_chars` long, covering it all.
-
-    A part ends before the last chapter heading that leaves it at least a quarter full ("heading"),
-    else after the last line break ("paragraph"), else after the last sentence end ("sentence"),
-    else at `max_chars` ("hard"). Linear in len(text); one part when the text fits.
-    """
-    import bisect
-
-    if len(text) <= max_chars:
-        return [(0, len(text), "whole")]
-    heads = _heading_starts(text)
-    parts, start = [], 0
-    while len(text) - start > max_chars:
-        low, high = start + max(1, max_chars // 4), start + max_chars
-        i = bisect.bisect_right(heads, high) - 1
-        if i >= 0 and heads[i] > low:
-            cut, how = heads[i], "heading"
-        else:
-            cut, how = text.rfind("\n", low, high) + 1, "paragraph"
-            if cut <= low:
-                cut, how = max(text.rfind(ch, low, high) for ch in _SENTENCE_ENDS) + 1, "sentence"
-            if cut <= low:
-                cut, how = high, "hard"
-        parts.append((start, cut, how))
-        start = cut
-    parts.append((start, len(text), "end"))
-    return parts
+# .txt: one document, or parts cut at chapter headings (transforms.text_parts)
 
 
 def parse_text(source: str, data: bytes, cfg: IngestConfig) -> Iterator[tuple[str, dict]]:
