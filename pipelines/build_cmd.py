@@ -17,9 +17,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines import runners
+from pipelines import progress, runners
 from pipelines.build import assemble
-from pipelines.config import BuildConfig, load_config
+from pipelines.config import BuildConfig, config_from_dict, load_config
 from schemas import manifest as mf
 from transforms.config_base import ConfigError
 from transforms.shard_writer import write_atomically
@@ -51,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vocab", metavar="PATH", help="reuse this spiece.model instead of training a vocabulary")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier build in DIR")
     p.add_argument("--dry-run", action="store_true", help="print the stage graph and resolved options, run nothing")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines (by default one line every few seconds: stage, documents, MB, rate)")
+    p.add_argument("--progress-every", type=float, default=progress.DEFAULT_INTERVAL, metavar="SECONDS",
+                   help="seconds between two progress lines (default %(default)s)")
     p.set_defaults(func=run, accepts_extra=True)
 
 
@@ -93,7 +97,9 @@ def stage_graph(p: beam.Pipeline) -> list[str]:
 def run(args) -> int:
     try:
         overrides = {"vocab": {"model_path": args.vocab}} if args.vocab else None
-        cfg: BuildConfig = load_config(args.config, overrides)
+        # `longlm reproduce` passes the recorded config as data (config_data) and the recorded patterns.
+        cfg: BuildConfig = (config_from_dict(args.config_data) if getattr(args, "config_data", None) is not None
+                            else load_config(args.config, overrides))
         options = beam_options(args.extra)
         launch_only = args.dry_run or runners.is_launch_only(options)
         # Before beam.Pipeline(): Beam validates packaging options when the pipeline is made.
@@ -106,19 +112,22 @@ def run(args) -> int:
         return 2
     LOG.info("%d input files from %s; config %s; runner %s", len(files), ", ".join(args.input),
              args.config or "(defaults)", options.view_as(StandardOptions).runner)
-    p = beam.Pipeline(options=options)
-    assemble(p, cfg, files, args.output, args.input)
+    watch = progress.Watch(options, enabled=not (getattr(args, "quiet", False) or launch_only),
+                           interval=getattr(args, "progress_every", progress.DEFAULT_INTERVAL))
+    p = beam.Pipeline(runner=watch.runner, options=options)
+    assemble(p, cfg, files, args.output, getattr(args, "recorded_patterns", None) or args.input)
     if args.dry_run:
         print("stages:\n" + "\n".join(stage_graph(p)))
         print("options:\n" + json.dumps(options.get_all_options(drop_default=True), indent=2, sort_keys=True, default=str))
         print(runners.dry_run_report(p, options, plan))
         return 0
     started = time.time()
-    result = p.run()
-    if runners.is_launch_only(options):
-        print(f"{plan.describe()}\nDataflow --dry_run: job built, not submitted")
-        return 0
-    result.wait_until_finish()
+    with watch:
+        result = watch.result = p.run()
+        if runners.is_launch_only(options):
+            print(f"{plan.describe()}\nDataflow --dry_run: job built, not submitted")
+            return 0
+        result.wait_until_finish()
     seconds = time.time() - started
     return _report(args, cfg, options, seconds)
 

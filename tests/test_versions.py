@@ -1,0 +1,217 @@
+"""Corpus versions: `longlm reproduce`, `longlm diff`, progress lines, and the shards in DuckDB / datasets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.cli import main
+from pipelines.diff_cmd import TableDiff, compare_streams
+from pipelines.sample_corpus import write_sample_corpus
+
+SMALL_CONFIG = """
+[output]
+documents_shards = 3
+examples_shards = 2
+"""
+IN_MEMORY = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+CHAPTER = "\n\n第九十九章 归来\n他走了很远的路，终于在一个下雪的傍晚回到了家乡。母亲站在门口，手里提着一盏灯。\n"
+
+
+def build(raw: Path, out: Path, config: Path, *flags: str) -> int:
+    return main(["build", "--input", f"{raw}/*", "--output", str(out), "--config", str(config), "--quiet",
+                 *IN_MEMORY, *flags])
+
+
+def rows(out: Path, subdir: str) -> dict:
+    """{key: [row, ...]} of a whole (small) table: the in-memory reference the streaming diff must match."""
+    from schemas.tables import TABLES
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    files = [f for f in manifest["files"] if f["path"].rsplit("/", 1)[0] == subdir]
+    key = TABLES[files[0]["table"]].key
+    table = pa.concat_tables([pq.read_table(out / f["path"]) for f in files])
+    by_key: dict = {}
+    for r in table.to_pylist():
+        by_key.setdefault(r[key], []).append(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str))
+    return {k: sorted(v) for k, v in by_key.items()}
+
+
+@pytest.fixture(scope="module")
+def version(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("versions")
+    write_sample_corpus(str(tmp / "raw"), docs=20, seed=3)
+    (tmp / "corpus.toml").write_text(SMALL_CONFIG)
+    assert build(tmp / "raw", tmp / "a", tmp / "corpus.toml") == 0
+    return tmp
+
+
+def _a_text_file(raw: Path) -> Path:
+    return sorted(p for p in raw.iterdir() if p.name.startswith("novel") and p.suffix == ".txt")[0]
+
+
+def test_reproduce_unchanged_input_from_another_directory_is_byte_identical(version, capsys):
+    moved = version / "moved-raw"
+    shutil.copytree(version / "raw", moved)
+    rc = main(["reproduce", str(version / "a"), "--input", f"{moved}/*", "--output", str(version / "again"),
+               "--quiet", *IN_MEMORY])
+    assert rc == 0, capsys.readouterr()
+    assert (version / "again" / "manifest.json").read_bytes() == (version / "a" / "manifest.json").read_bytes()
+    assert "byte for byte" in capsys.readouterr().out
+
+
+def test_reproduce_with_an_appended_chapter_names_the_file_and_builds_nothing(version, capsys):
+    raw = version / "raw-edited"
+    shutil.copytree(version / "raw", raw)
+    edited = _a_text_file(raw)
+    old_size = edited.stat().st_size
+    with edited.open("a", encoding="utf-8") as f:
+        f.write(CHAPTER)
+    out = version / "not-built"
+    rc = main(["reproduce", str(version / "a"), "--input", f"{raw}/*", "--output", str(out), "--quiet", *IN_MEMORY])
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert f"changed: {edited.name}" in err and str(old_size) in err
+    assert "nothing was built" in err
+    assert not out.exists()
+
+
+def test_reproduce_names_missing_and_extra_files(version, capsys):
+    raw = version / "raw-swapped"
+    shutil.copytree(version / "raw", raw)
+    gone = _a_text_file(raw)
+    gone.unlink()
+    (raw / "zz-new.txt").write_text("新的小说。" * 100, encoding="utf-8")
+    rc = main(["reproduce", str(version / "a"), "--input", f"{raw}/*", "--output", str(version / "nb2"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"missing: {gone.name}" in err and "extra: zz-new.txt" in err
+
+
+def test_diff_of_identical_versions_exits_0(version, capsys):
+    shutil.copytree(version / "a", version / "a-copy")
+    assert main(["diff", str(version / "a"), str(version / "a-copy")]) == 0
+    assert "identical" in capsys.readouterr().out
+    assert main(["diff", str(version / "a"), str(version / "a-copy"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["identical"] is True
+
+
+@pytest.fixture(scope="module")
+def changed(version):
+    """Version B: one novel gets a chapter, another is removed, documents go into 2 shards instead of 3."""
+    raw = version / "raw-b"
+    shutil.copytree(version / "raw", raw)
+    kept = {json.loads(v[0])["source"] for v in rows(version / "a", "documents").values()}
+    novels = sorted(p for p in raw.iterdir() if p.name in kept and p.suffix == ".txt")
+    with novels[0].open("a", encoding="utf-8") as f:
+        f.write(CHAPTER)
+    novels[1].unlink()
+    (version / "b.toml").write_text(SMALL_CONFIG.replace("documents_shards = 3", "documents_shards = 2"))
+    vocab = version / "a" / "vocab" / "spiece.model"
+    assert build(raw, version / "b", version / "b.toml", "--vocab", str(vocab)) == 0
+    return novels[0].name, novels[1].name
+
+
+def test_diff_names_config_inputs_rows_and_counters(version, changed, capsys):
+    edited, removed = changed
+    rc = main(["diff", str(version / "a"), str(version / "b"), "--json", "--limit", "0"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 1 and d["identical"] is False
+    keys = {c["key"] for c in d["config"]}
+    assert {"output.documents_shards", "vocab.model_path"} <= keys
+    assert [i["source"] for i in d["inputs"]["changed"]] == [edited]
+    assert [i["source"] for i in d["inputs"]["removed"]] == [removed]
+    assert d["inputs"]["added"] == []
+    # every table: the streaming merge join agrees with a plain in-memory comparison
+    for name, t in d["tables"].items():
+        ra, rb = rows(version / "a", name), rows(version / "b", name)
+        assert sorted(t["added_keys"]) == sorted(set(rb) - set(ra)), name
+        assert sorted(t["removed_keys"]) == sorted(set(ra) - set(rb)), name
+        assert sorted(c["key"] for c in t["changed_keys"]) == sorted(k for k in set(ra) & set(rb) if ra[k] != rb[k])
+        assert (t["rows_a"], t["rows_b"]) == (sum(map(len, ra.values())), sum(map(len, rb.values())))
+    docs_a = {json.loads(v[0])["source"]: k for k, v in rows(version / "a", "documents").items()}
+    assert docs_a[removed] in d["tables"]["documents"]["removed_keys"]
+    assert docs_a[edited] in d["tables"]["documents"]["removed_keys"]  # new text, new doc_id
+    counters = {c["name"]: (c["a"], c["b"]) for c in d["counters"]}
+    assert counters["ingest.files"][0] == counters["ingest.files"][1] + 1
+
+
+def test_diff_text_output_lists_each_section(version, changed, capsys):
+    assert main(["diff", str(version / "a"), str(version / "b"), "--limit", "2"]) == 1
+    out = capsys.readouterr().out
+    for part in ("config:", "inputs:", "documents:", "examples/train:", "counters (A | B)", changed[1]):
+        assert part in out
+
+
+def test_compare_streams_groups_rows_sharing_a_key():
+    def stream(items):
+        return iter([(k, d.encode(), (("c", d.encode()),)) for k, d in items])
+
+    diff = TableDiff()
+    compare_streams(stream([("a", "1"), ("b", "1"), ("b", "2"), ("c", "1")]),
+                    stream([("b", "2"), ("b", "1"), ("c", "9"), ("d", "1")]), diff, limit=0)
+    assert (diff.removed_keys, diff.added_keys) == (["a"], ["d"])
+    assert [c["key"] for c in diff.changed_keys] == ["c"] and diff.changed_keys[0]["columns"] == ["c"]
+    assert (diff.rows_a, diff.rows_b) == (4, 4)
+
+
+def test_progress_lines_appear_on_a_build_of_a_few_mb(tmp_path, caplog):
+    write_sample_corpus(str(tmp_path / "raw"), docs=150, seed=5)
+    size_mb = sum(p.stat().st_size for p in (tmp_path / "raw").iterdir()) / 1e6
+    assert size_mb > 2
+    (tmp_path / "c.toml").write_text(SMALL_CONFIG)
+    with caplog.at_level(logging.INFO, logger="longlm.progress"):
+        rc = main(["build", "--input", f"{tmp_path}/raw/*", "--output", str(tmp_path / "out"), "--config",
+                   str(tmp_path / "c.toml"), "--progress-every", "0.5", *IN_MEMORY])
+    assert rc == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "longlm.progress"]
+    assert len(lines) >= 3
+    assert all("docs" in line and "MB" in line for line in lines)
+    assert any("stage " in line for line in lines)
+    read = json.loads((tmp_path / "out" / "manifest.json").read_text())["counters"]["ingest.records"]
+    assert any(f"read {read:,} docs" in line and "MB/s" in line for line in lines)
+
+
+def test_quiet_build_prints_no_progress(version, caplog):
+    with caplog.at_level(logging.INFO, logger="longlm.progress"):
+        rc = main(["build", "--input", f"{version}/raw/*", "--output", str(version / "quiet"), "--config",
+                   str(version / "corpus.toml"), "--quiet", "--progress-every", "0.2", *IN_MEMORY])
+    assert rc == 0
+    assert not [r for r in caplog.records if r.name == "longlm.progress"]
+
+
+def test_shards_open_in_duckdb_and_datasets(version, tmp_path, monkeypatch):
+    duckdb = pytest.importorskip("duckdb")
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = version / "a"
+    manifest = json.loads((out / "manifest.json").read_text())
+    expected: dict = {}
+    for f in manifest["files"]:
+        if f["table"]:
+            d = f["path"].rsplit("/", 1)[0]
+            expected[d] = expected.get(d, 0) + f["rows"]
+    con = duckdb.connect()
+    for d in ("documents", "examples/train", "examples/validation"):
+        n = con.execute(f"SELECT count(*) FROM read_parquet('{out}/{d}/*.parquet')").fetchone()[0]
+        assert n == expected[d], d
+    sizes = con.execute(f"SELECT sum(len(input_ids)) FROM read_parquet('{out}/examples/train/*.parquet')").fetchone()[0]
+    assert sizes > 0
+    ds = datasets.load_dataset(
+        "parquet",
+        data_files={"train": f"{out}/examples/train/*.parquet", "validation": f"{out}/examples/validation/*.parquet"},
+        cache_dir=str(tmp_path / "hf"),
+    )
+    assert ds["train"].num_rows == expected["examples/train"]
+    assert ds["validation"].num_rows == expected["examples/validation"]
+    assert isinstance(ds["train"][0]["input_ids"], list)
+    docs = datasets.load_dataset("parquet", data_files=f"{out}/documents/*.parquet", split="train",
+                                 cache_dir=str(tmp_path / "hf"))
+    assert docs.num_rows == expected["documents"] == manifest["accounting"]["kept"]
