@@ -12,7 +12,7 @@ import apache_beam as beam
 
 from pipelines.config import BuildConfig
 from pipelines.manifest_stage import WriteManifest
-from schemas.tables import DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS
+from schemas.tables import DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS, SIGNATURES
 from transforms.cleaning.stage import CleanDocuments
 from transforms.dedupe.stage import DedupeDocuments
 from transforms.examples.transform import MakeExamples
@@ -35,14 +35,18 @@ class _Outputs:
     cfg: BuildConfig
     files: list = field(default_factory=list)
     stats: list = field(default_factory=list)
+    base_signatures: list | None = None  # SIGNATURES files of the base version (`longlm build --base`)
 
     def write(self, label: str, rows, spec, shards: int, subdir: str | None = None, row_group_size: int = 1024):
         self.files.append(rows | label >> WriteTable(spec, self.output, shards, subdir, row_group_size))
 
 
-def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output: str, input_patterns: list[str]):
-    """Add the whole build to pipeline `p`. Returns the manifest PCollection (one element)."""
-    out = _Outputs(output.rstrip("/"), cfg)
+def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output: str, input_patterns: list[str],
+             base_signatures: list[str] | None = None):
+    """Add the whole build to pipeline `p`. Returns the manifest PCollection (one element).
+
+    `base_signatures`: the base version's signatures/ files; new documents are deduped against it."""
+    out = _Outputs(output.rstrip("/"), cfg, base_signatures=base_signatures)
     o = cfg.output
     ingested = p | "ListInputs" >> beam.Create(files) | "Ingest" >> IngestFiles(cfg.ingest)
     out.stats.append(ingested[STATS])
@@ -61,9 +65,10 @@ def _document_stages(docs, out: _Outputs):
     cleaned = docs | "Clean" >> CleanDocuments(cfg.clean, cfg.filter)
     out.stats.append(cleaned[STATS])
     out.write("WriteFiltered", cleaned.filtered, FILTERED, o.side_table_shards)
-    deduped = cleaned.kept | "Dedupe" >> DedupeDocuments(cfg.dedupe, cfg.boilerplate)
+    deduped = cleaned.kept | "Dedupe" >> DedupeDocuments(cfg.dedupe, cfg.boilerplate, out.base_signatures)
     out.stats.append(deduped.stats)
     out.write("WriteDuplicates", deduped.duplicates, DUPLICATES, o.side_table_shards)
+    out.write("WriteSignatures", deduped.signatures, SIGNATURES, o.side_table_shards)
     kept = deduped.kept | "Split" >> AssignSplits(cfg.examples.validation_fraction, cfg.seed)
     out.write("WriteDocuments", kept, DOCUMENTS, o.documents_shards, row_group_size=o.documents_row_group_size)
     return kept

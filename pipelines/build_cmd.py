@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines import progress, runners
+from pipelines import increment, progress, runners
 from pipelines.build import assemble
 from pipelines.config import BuildConfig, config_from_dict, load_config
 from schemas import manifest as mf
@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vocab", metavar="PATH", help="reuse this spiece.model instead of training a vocabulary")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier build in DIR")
     p.add_argument("--dry-run", action="store_true", help="print the stage graph and resolved options, run nothing")
+    p.add_argument("--base", metavar="OLD_DIR",
+                   help="build an increment: dedupe --input against itself and the version in OLD_DIR (its signatures/), "
+                   "with OLD_DIR's config and vocabulary; records base_version_id (README: Corpus versions)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress lines (by default one line every few seconds: stage, documents, MB, rate)")
     p.add_argument("--progress-every", type=float, default=progress.DEFAULT_INTERVAL, metavar="SECONDS",
@@ -98,8 +101,13 @@ def run(args) -> int:
     try:
         overrides = {"vocab": {"model_path": args.vocab}} if args.vocab else None
         # `longlm reproduce` passes the recorded config as data (config_data) and the recorded patterns.
-        cfg: BuildConfig = (config_from_dict(args.config_data) if getattr(args, "config_data", None) is not None
-                            else load_config(args.config, overrides))
+        base_files = None
+        if getattr(args, "base", None):
+            cfg, base_files = increment.resolve_base(args.base, getattr(args, "config_data", None), args.config, args.vocab)
+        else:
+            cfg: BuildConfig = (config_from_dict(args.config_data) if getattr(args, "config_data", None) is not None
+                                else load_config(args.config, overrides))
+            increment.check_not_increment(cfg)
         options = beam_options(args.extra)
         launch_only = args.dry_run or runners.is_launch_only(options)
         # Before beam.Pipeline(): Beam validates packaging options when the pipeline is made.
@@ -115,7 +123,7 @@ def run(args) -> int:
     watch = progress.Watch(options, enabled=not (getattr(args, "quiet", False) or launch_only),
                            interval=getattr(args, "progress_every", progress.DEFAULT_INTERVAL))
     p = beam.Pipeline(runner=watch.runner, options=options)
-    assemble(p, cfg, files, args.output, getattr(args, "recorded_patterns", None) or args.input)
+    assemble(p, cfg, files, args.output, getattr(args, "recorded_patterns", None) or args.input, base_files)
     if args.dry_run:
         print("stages:\n" + "\n".join(stage_graph(p)))
         print("options:\n" + json.dumps(options.get_all_options(drop_default=True), indent=2, sort_keys=True, default=str))

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import build_cmd
-from pipelines.diff_cmd import manifest_differences
+from pipelines.diff_cmd import manifest_differences, read_manifest
 from pipelines.inputs import match_inputs
 from schemas import manifest as mf
 from transforms.config_base import ConfigError
@@ -48,20 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", action="append", metavar="GLOB",
                    help="the inputs, on any Beam file system; repeatable (default: the manifest's input_patterns)")
     p.add_argument("--output", required=True, metavar="NEW_DIR", help="where to rebuild")
+    p.add_argument("--base", metavar="BASE_DIR",
+                   help="for an incremental version (built with --base): its base version, whose id must match")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier build in NEW_DIR")
     p.add_argument("--quiet", action="store_true", help="no progress lines while building")
     p.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS", help="seconds between progress lines")
     p.set_defaults(func=run, accepts_extra=True)
-
-
-def read_manifest(root: str) -> dict:
-    """OLD_DIR/manifest.json as a dict; ConfigError naming the path when it is missing or not JSON."""
-    path = FileSystems.join(root.rstrip("/"), mf.MANIFEST_NAME)
-    try:
-        with FileSystems.open(path) as f:
-            return json.loads(f.read())
-    except Exception as e:  # noqa: BLE001 - Beam raises BeamIOError and others
-        raise ConfigError(path, f"cannot read a corpus manifest: {e}") from e
 
 
 def file_fingerprint(path: str) -> dict:
@@ -115,7 +106,7 @@ def build_args(args, manifest: dict, patterns: list[str]) -> argparse.Namespace:
     """The `longlm build` arguments that rebuild `manifest`'s version from `patterns` into args.output."""
     return argparse.Namespace(
         input=patterns, output=args.output, config=None, vocab=None, overwrite=args.overwrite, dry_run=False,
-        quiet=args.quiet, base=None, extra=args.extra, progress_every=args.progress_every,
+        quiet=args.quiet, base=args.base, extra=args.extra, progress_every=args.progress_every,
         config_data=manifest["config"], recorded_patterns=manifest.get("input_patterns") or patterns,
     )
 
@@ -126,6 +117,12 @@ def run(args) -> int:
         patterns = args.input or list(old.get("input_patterns") or [])
         if not patterns:
             raise ConfigError("--input", "the manifest records no input_patterns: pass --input")
+        base_id = (old.get("config") or {}).get("base_version_id")
+        if base_id and not args.base:
+            raise ConfigError("--base", f"{old['version_id']} was built on base {base_id}: pass --base DIR of that version")
+        vocab = (old.get("config") or {}).get("vocab", {}).get("model_path")
+        if vocab and not FileSystems.exists(vocab):
+            raise ConfigError("vocab.model_path", f"the version was built with the vocabulary '{vocab}', which is gone")
         print(f"checking {len(old['inputs'])} input fingerprints of {old['version_id']} against {', '.join(patterns)}")
         problems = check_inputs(old["inputs"], patterns)
     except ConfigError as e:

@@ -215,3 +215,93 @@ def test_shards_open_in_duckdb_and_datasets(version, tmp_path, monkeypatch):
     docs = datasets.load_dataset("parquet", data_files=f"{out}/documents/*.parquet", split="train",
                                  cache_dir=str(tmp_path / "hf"))
     assert docs.num_rows == expected["documents"] == manifest["accounting"]["kept"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Incremental versions: longlm build --base
+
+
+def _table(out: Path, name: str) -> list[dict]:
+    parts = sorted((out / name).glob("part-*.parquet"))
+    return pa.concat_tables([pq.read_table(p) for p in parts]).to_pylist()
+
+
+@pytest.fixture(scope="module")
+def increment(tmp_path_factory):
+    """Full build of the sample corpus, and base + increment builds of a split of its files.
+
+    The increment gets every planted edition and re-upload (duplicates whose kept document is in the
+    base, so every new document sorts after the base under the keep rule) and every other novel
+    that is alone in its cluster."""
+    tmp = tmp_path_factory.mktemp("increment")
+    write_sample_corpus(str(tmp / "raw"), docs=20, seed=3)
+    (tmp / "corpus.toml").write_text(SMALL_CONFIG)
+    assert build(tmp / "raw", tmp / "full", tmp / "corpus.toml") == 0
+    kept_sources = {r["source"] for r in _table(tmp / "full", "documents") if r["cluster_size"] > 1}
+    names = sorted(p.name for p in (tmp / "raw").iterdir())
+    alone = [n for n in names if n.startswith("novel") and n.endswith(".txt") and n not in kept_sources]
+    new = {n for n in names if n.startswith(("edition-", "reupload-"))} | set(alone[::2])
+    for d in ("base-raw", "new-raw"):
+        (tmp / d).mkdir()
+    for n in names:
+        shutil.copy(tmp / "raw" / n, tmp / ("new-raw" if n in new else "base-raw") / n)
+    assert build(tmp / "base-raw", tmp / "base", tmp / "corpus.toml") == 0
+    rc = main(["build", "--input", f"{tmp}/new-raw/*", "--output", str(tmp / "v2"), "--base", str(tmp / "base"),
+               "--quiet", *IN_MEMORY])
+    assert rc == 0
+    return tmp
+
+
+def test_increment_union_equals_the_full_build(increment):
+    t = increment
+    kept = lambda out: {r["doc_id"] for r in _table(out, "documents")}  # noqa: E731
+    assert kept(t / "base") | kept(t / "v2") == kept(t / "full")
+    assert not kept(t / "base") & kept(t / "v2")
+    dup = lambda out: {(r["doc_id"], r["source"], r["locator"], r["kind"], r["kept_doc_id"])  # noqa: E731
+                       for r in _table(out, "duplicates")}
+    assert dup(t / "base") | dup(t / "v2") == dup(t / "full")
+    assert dup(t / "v2"), "the increment found no duplicate: the split planted none"
+    for table, key in (("rejects", "record_id"), ("filtered", "doc_id")):
+        ids = lambda out: {r[key] for r in _table(out, table)}  # noqa: E731
+        assert ids(t / "base") | ids(t / "v2") == ids(t / "full")
+
+
+def test_increment_records_its_base_reuses_its_vocab_and_keeps_every_signature(increment):
+    t = increment
+    base = json.loads((t / "base" / "manifest.json").read_text())
+    v2 = json.loads((t / "v2" / "manifest.json").read_text())
+    assert v2["config"]["base_version_id"] == base["version_id"]
+    assert base["config"]["base_version_id"] == ""
+    assert (t / "v2" / "vocab" / "spiece.model").read_bytes() == (t / "base" / "vocab" / "spiece.model").read_bytes()
+    assert v2["accounting"]["holds"]
+    base_rows = {r["doc_id"]: r for r in _table(t / "base", "signatures")}
+    v2_rows = {r["doc_id"]: r for r in _table(t / "v2", "signatures")}
+    assert all(v2_rows[d] == r for d, r in base_rows.items())  # base decisions never change
+    assert set(v2_rows) == {r["doc_id"] for r in _table(t / "full", "signatures")}
+    for r in _table(t / "v2", "duplicates"):
+        assert v2_rows[r["doc_id"]]["kept_doc_id"] == r["kept_doc_id"] if r["doc_id"] in v2_rows else True
+        assert r["kept_doc_id"] in {d["doc_id"] for d in _table(t / "base", "documents")}
+
+
+def test_increment_refuses_its_own_config_and_a_base_without_signatures(increment, tmp_path, capsys):
+    t = increment
+    rc = main(["build", "--input", f"{t}/new-raw/*", "--output", str(tmp_path / "x"), "--base", str(t / "base"),
+               "--config", str(t / "corpus.toml")])
+    assert rc == 2 and "--config" in capsys.readouterr().err
+    old = tmp_path / "old"
+    shutil.copytree(t / "base", old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["files"] = [f for f in manifest["files"] if f["table"] != "signatures"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    rc = main(["build", "--input", f"{t}/new-raw/*", "--output", str(tmp_path / "y"), "--base", str(old)])
+    assert rc == 2 and "signatures" in capsys.readouterr().err
+
+
+def test_reproduce_an_increment_needs_its_base(increment, tmp_path, capsys):
+    t = increment
+    rc = main(["reproduce", str(t / "v2"), "--output", str(tmp_path / "r"), "--quiet", *IN_MEMORY])
+    assert rc == 2 and "--base" in capsys.readouterr().err
+    rc = main(["reproduce", str(t / "v2"), "--base", str(t / "base"), "--output", str(tmp_path / "r"), "--quiet",
+               *IN_MEMORY])
+    assert rc == 0, capsys.readouterr()
+    assert (tmp_path / "r" / "manifest.json").read_bytes() == (t / "v2" / "manifest.json").read_bytes()
