@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "with OLD_DIR's config and vocabulary; records base_version_id (README: Corpus versions)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress lines (by default one line every few seconds: stage, documents, MB, rate)")
-    p.add_argument("--progress-every", type=float, default=progress.DEFAULT_INTERVAL, metavar="SECONDS",
+    p.add_argument("--progress-every", type=progress.interval_seconds, default=progress.DEFAULT_INTERVAL, metavar="SECONDS",
                    help="seconds between two progress lines (default %(default)s)")
     p.set_defaults(func=run, accepts_extra=True)
 

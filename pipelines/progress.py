@@ -39,6 +39,19 @@ DOC_COUNTERS = (
 BYTES_COUNTER = "ingest.bytes"
 
 
+def interval_seconds(text: str) -> float:
+    """argparse type of --progress-every: seconds > 0."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from e
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be > 0 (use --quiet for no progress lines)")
+    return value
+
+
 @dataclass
 class Snapshot:
     """What a progress line reports: counters so far, the running stage, stages done of all."""

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import build_cmd
+from pipelines import build_cmd, progress
 from pipelines.diff_cmd import manifest_differences, read_manifest
 from pipelines.inputs import match_inputs
 from schemas import manifest as mf
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="for an incremental version (built with --base): its base version, whose id must match")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier build in NEW_DIR")
     p.add_argument("--quiet", action="store_true", help="no progress lines while building")
-    p.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS", help="seconds between progress lines")
+    p.add_argument("--progress-every", type=progress.interval_seconds, default=progress.DEFAULT_INTERVAL, metavar="SECONDS", help="seconds between progress lines")
     p.set_defaults(func=run, accepts_extra=True)
 
 

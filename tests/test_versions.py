@@ -305,3 +305,21 @@ def test_reproduce_an_increment_needs_its_base(increment, tmp_path, capsys):
                *IN_MEMORY])
     assert rc == 0, capsys.readouterr()
     assert (tmp_path / "r" / "manifest.json").read_bytes() == (t / "v2" / "manifest.json").read_bytes()
+
+
+def test_progress_line_and_stage_names():
+    from pipelines.progress import Snapshot, format_line, stage_label
+
+    assert stage_label(["ref_AppliedPTransform_x", "Ingest/Read", "Ingest/Parse", "Clean/Run"]) == "Ingest+Clean"
+    before = Snapshot(counters={"ingest.records": 10, "ingest.bytes": 2_000_000})
+    after = Snapshot(counters={"ingest.records": 30, "ingest.bytes": 6_000_000, "clean.docs_in": 12}, stage="Clean",
+                     stages_done=3, stages_total=9)
+    line = format_line(after, elapsed=4.0, previous=before, since=2.0)
+    assert "read 30 docs 6.0 MB (1.50 MB/s)" in line and "cleaned 12" in line
+    assert "stage Clean (3/9 done" in line and "10.0 docs/s (read)" not in line and "6.0 docs/s (cleaned)" in line
+
+
+def test_progress_every_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        main(["build", "--input", "x", "--output", "y", "--progress-every", "0"])
+    assert "must be > 0" in capsys.readouterr().err
