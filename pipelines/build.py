@@ -12,7 +12,7 @@ import apache_beam as beam
 
 from pipelines.config import BuildConfig, resolve_output_shards
 from pipelines.manifest_stage import WriteManifest
-from schemas.tables import DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS
+from schemas.tables import DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS, SIGNATURES
 from transforms.cleaning.stage import CleanDocuments
 from transforms.dead_letters import DEAD_LETTERS, RejectFailed, drop_failed, reject_row
 from transforms.dedupe.stage import DedupeDocuments
@@ -37,21 +37,24 @@ class _Outputs:
     files: list = field(default_factory=list)
     stats: list = field(default_factory=list)
     rejects: list = field(default_factory=list)
+    base_signatures: list | None = None  # SIGNATURES files of the base version (`longlm build --base`)
 
     def write(self, label: str, rows, spec, shards: int, subdir: str | None = None, row_group_size: int = 1024):
         self.files.append(rows | label >> WriteTable(spec, self.output, shards, subdir, row_group_size))
 
 
 def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output: str, input_patterns: list[str],
-             manifest_config: dict | None = None):
+             manifest_config: dict | None = None, base_signatures: list[str] | None = None):
     """Add the whole build to pipeline `p`. Returns the manifest PCollection (one element).
-    `manifest_config`: the config recorded in the manifest (default: pipelines.fingerprints.manifest_config)."""
+
+    `manifest_config`: the config recorded in the manifest (default: pipelines.fingerprints.manifest_config).
+    `base_signatures`: the base version's signatures/ files; new documents are deduped against it."""
     cfg = resolve_output_shards(cfg, input_patterns, [f.path for f in files])  # no-op once the CLI resolved them
     if manifest_config is None:
         from pipelines.fingerprints import manifest_config as fingerprinted
 
         manifest_config = fingerprinted(cfg)
-    out = _Outputs(output.rstrip("/"), cfg)
+    out = _Outputs(output.rstrip("/"), cfg, base_signatures=base_signatures)
     o = cfg.output
     ingested = p | "ListInputs" >> beam.Create(files) | "Ingest" >> IngestFiles(cfg.ingest)
     out.stats.append(ingested[STATS])
@@ -72,9 +75,10 @@ def _document_stages(docs, out: _Outputs):
     out.stats.append(cleaned[STATS])
     out.rejects.append(cleaned[DEAD_LETTERS] | "CleanFailures" >> beam.Map(lambda d: reject_row(d, d)))
     out.write("WriteFiltered", cleaned.filtered, FILTERED, o.side_table_shards)
-    deduped = cleaned.kept | "Dedupe" >> DedupeDocuments(cfg.dedupe, cfg.boilerplate)
+    deduped = cleaned.kept | "Dedupe" >> DedupeDocuments(cfg.dedupe, cfg.boilerplate, out.base_signatures)
     out.stats.append(deduped.stats)
     out.write("WriteDuplicates", deduped.duplicates, DUPLICATES, o.side_table_shards)
+    out.write("WriteSignatures", deduped.signatures, SIGNATURES, o.side_table_shards)
     return deduped.kept | "Split" >> AssignSplits(cfg.examples.validation_fraction, cfg.seed)
 
 

@@ -17,9 +17,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines import fingerprints, runners
+from pipelines import fingerprints, increment, progress, runners
 from pipelines.build import assemble
-from pipelines.config import BuildConfig, load_config, resolve_output_shards
+from pipelines.config import BuildConfig, config_from_dict, load_config, resolve_output_shards
 from pipelines.output_dir import prepare_output
 from schemas import manifest as mf
 from transforms.config_base import ConfigError
@@ -52,6 +52,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="DIR is not empty: delete every file an earlier build (finished or not) left there first; "
                    "without it a non-empty DIR is refused")
     p.add_argument("--dry-run", action="store_true", help="print the stage graph and resolved options, run nothing")
+    p.add_argument("--base", metavar="OLD_DIR",
+                   help="build an increment: dedupe --input against itself and the version in OLD_DIR (its signatures/), "
+                   "with OLD_DIR's config and vocabulary; records base_version_id (README: Corpus versions)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines (by default one line every few seconds: stage, documents, MB, rate)")
+    p.add_argument("--progress-every", type=progress.interval_seconds, default=progress.DEFAULT_INTERVAL, metavar="SECONDS",
+                   help="seconds between two progress lines (default %(default)s)")
     p.set_defaults(func=run, accepts_extra=True)
 
 
@@ -84,7 +91,14 @@ def stage_graph(p: beam.Pipeline) -> list[str]:
 def run(args) -> int:
     try:
         overrides = {"vocab": {"model_path": args.vocab}} if args.vocab else None
-        cfg: BuildConfig = load_config(args.config, overrides)
+        # `longlm reproduce` passes the recorded config as data (config_data) and the recorded patterns.
+        base_files = None
+        if getattr(args, "base", None):
+            cfg, base_files = increment.resolve_base(args.base, getattr(args, "config_data", None), args.config, args.vocab)
+        else:
+            cfg: BuildConfig = (config_from_dict(args.config_data) if getattr(args, "config_data", None) is not None
+                                else load_config(args.config, overrides))
+            increment.check_not_increment(cfg)
         options = beam_options(args.extra)
         launch_only = args.dry_run or runners.is_launch_only(options)
         # Before beam.Pipeline(): Beam validates packaging options when the pipeline is made.
@@ -105,19 +119,23 @@ def run(args) -> int:
     LOG.info("%d input files from %s; config %s; runner %s; shards: documents %d, examples %d per split",
              len(files), ", ".join(args.input), args.config or "(defaults)", options.view_as(StandardOptions).runner,
              cfg.output.documents_shards, cfg.output.examples_shards)
-    p = beam.Pipeline(options=options)
-    assemble(p, cfg, files, args.output, args.input, manifest_config=recorded_config)
+    watch = progress.Watch(options, enabled=not (getattr(args, "quiet", False) or launch_only),
+                           interval=getattr(args, "progress_every", progress.DEFAULT_INTERVAL))
+    p = beam.Pipeline(runner=watch.runner, options=options)
+    assemble(p, cfg, files, args.output, getattr(args, "recorded_patterns", None) or args.input,
+             manifest_config=recorded_config, base_signatures=base_files)
     if args.dry_run:
         print("stages:\n" + "\n".join(stage_graph(p)))
         print("options:\n" + json.dumps(options.get_all_options(drop_default=True), indent=2, sort_keys=True, default=str))
         print(runners.dry_run_report(p, options, plan))
         return 0
     started = time.time()
-    result = p.run()
-    if runners.is_launch_only(options):
-        print(f"{plan.describe()}\nDataflow --dry_run: job built, not submitted")
-        return 0
-    result.wait_until_finish()
+    with watch:
+        result = watch.result = p.run()
+        if runners.is_launch_only(options):
+            print(f"{plan.describe()}\nDataflow --dry_run: job built, not submitted")
+            return 0
+        result.wait_until_finish()
     seconds = time.time() - started
     return _report(args, cfg, options, seconds)
 

@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "pipelines.clean_cmd",
     "pipelines.inspect_cmd",
     "pipelines.report_cmd",
+    "pipelines.reproduce_cmd",
+    "pipelines.diff_cmd",
     "pipelines.runners",
 )
 #: Subcommands whose arguments belong to train.cli (torch is imported only when they run).

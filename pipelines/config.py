@@ -33,6 +33,9 @@ class CorpusConfig(StageConfig):
     section: ClassVar[str] = ""
     seed: int = knob(20240101, "Corpus seed: every random choice derives from it and stable ids (doc_id, segment index)")
     name: str = knob("longlm-corpus", "Free-form corpus name recorded in the manifest")
+    base_version_id: str = knob(
+        "", "Version id of the base this version increments; set by `longlm build --base DIR`, empty for a full build"
+    )
 
 
 #: Parquet bytes per raw input byte, measured on the shared novels (bench/README.md, 120 GB plan:

@@ -121,7 +121,29 @@ EXAMPLES = TableSpec(
     ),
 )
 
-TABLES = {spec.name: spec for spec in (DOCUMENTS, REJECTS, FILTERED, DUPLICATES, EXAMPLES)}
+SIGNATURES = TableSpec(
+    name="signatures",
+    key="doc_id",
+    schema=pa.schema(
+        [
+            # One row per distinct document the dedupe stage compared (kept and removed), with its
+            # decision: what a later `longlm build --base` dedupes against without the raw input.
+            pa.field("doc_id", pa.string(), nullable=False),
+            pa.field("exact", pa.string()),  # exact-duplicate hash of the normalized text
+            pa.field("han", pa.int64()),  # keep-rule Han count
+            pa.field("size", pa.int64()),  # shingle count (distinct in containment / exact-check modes)
+            pa.field("copies", pa.int32()),  # inputs with this doc_id
+            pa.field("signature", pa.binary()),  # MinHash signature, little-endian uint32 (null: no key text)
+            pa.field("cluster_id", pa.string()),
+            pa.field("kept_doc_id", pa.string()),  # its own doc_id when kept
+            pa.field("kept_han", pa.int64()),
+            pa.field("kept_exact", pa.string()),
+            pa.field("kept_signature", pa.binary()),  # the kept document's signature (null when kept itself)
+        ]
+    ),
+)
+
+TABLES = {spec.name: spec for spec in (DOCUMENTS, REJECTS, FILTERED, DUPLICATES, EXAMPLES, SIGNATURES)}
 
 
 def empty_row(spec: TableSpec) -> dict:

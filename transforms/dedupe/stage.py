@@ -7,7 +7,9 @@ Graph (no step gathers all documents or all signatures on one worker):
    the group's smallest doc_id, one representative per group goes on (:mod:`.exact`).
 3. LSH: band keys -> GroupByKey -> verified candidate edges (:mod:`.lsh`).
 4. Connected components over exact + near edges, distributed (:mod:`.components`).
-5. Group member summaries by cluster; keep rule: most Han characters, ties -> smallest doc_id.
+5. Group member summaries by cluster; keep rule: most Han characters, ties -> smallest doc_id. Every
+   member also becomes a SIGNATURES row; with a base version, base members join the graph and keep
+   their decisions (:mod:`.base`).
 6. Join the decisions back to the documents by doc_id: kept documents (cluster_id, cluster_size) and
    duplicates rows (kind exact/near/contained, cluster_id, kept_doc_id, estimated similarity with the
    kept document, containment in it: exact when the pair was checked on its shingle sets).
@@ -16,11 +18,14 @@ Graph (no step gathers all documents or all signatures on one worker):
 
 from __future__ import annotations
 
+import functools
+
 from typing import NamedTuple
 
 import apache_beam as beam
 
 from schemas.tables import DUPLICATES
+from transforms.dedupe.base import SIGS, WithBase, decide_members
 from transforms.dedupe.boilerplate import RemoveBoilerplate
 from transforms.dedupe.components import ConnectedComponents
 from transforms.dedupe.config import BoilerplateConfig, DedupeConfig
@@ -48,6 +53,7 @@ class DedupeResult(NamedTuple):
     kept: beam.PCollection  # document dicts, cluster fields and boilerplate_lines_removed set
     duplicates: beam.PCollection  # DUPLICATES rows
     stats: beam.PCollection  # (counter name, int)
+    signatures: beam.PCollection | None = None  # SIGNATURES rows (transforms.dedupe.base)
 
 
 class _Summarize(beam.DoFn):
@@ -143,15 +149,22 @@ def _cluster_of(element):
 
 
 class _Decide(beam.DoFn):
+    """Decisions for a cluster's new members (base members keep theirs) and SIGNATURES rows for all."""
+
     def __init__(self, cfg: DedupeConfig):
         self.cfg = cfg
 
     def process(self, element):
         cluster_id, members = element
         members = list(members)
-        if sum(m["copies"] for m in members) > 1:
+        decisions, rows, counters = decide_members(cluster_id, members, functools.partial(decide_cluster, cfg=self.cfg))
+        if not any(m.get("base") for m in members) and sum(m["copies"] for m in members) > 1:
             yield stat("dedupe.clusters")
-        yield from decide_cluster(cluster_id, members, self.cfg)
+        for name in counters:
+            yield stat(name)
+        for row in rows:
+            yield beam.pvalue.TaggedOutput(SIGS, row)
+        yield from decisions
 
 
 def duplicate_row(doc: dict, decision: dict, kind: str, similarity, containment=None) -> dict:
@@ -219,19 +232,29 @@ class DedupeDocuments(beam.PTransform):
     Stats: dedupe.input_docs, dedupe.kept, dedupe.exact_removed, dedupe.near_removed,
     dedupe.contained_removed, dedupe.clusters (clusters of 2+ documents), dedupe.exact_groups, dedupe.near_edges,
     dedupe.lsh_pair_checks, dedupe.large_buckets, dedupe.near_skipped_empty, dedupe.cc_nodes,
-    boilerplate.patterns, boilerplate.lines_removed, boilerplate.docs_changed.
+    boilerplate.patterns, boilerplate.lines_removed, boilerplate.docs_changed; with a base: dedupe.base_members,
+    dedupe.base_copies, dedupe.base_attached, dedupe.base_bridges, dedupe.base_outranked.
+
+    `base_signatures`: SIGNATURES files of a base version to dedupe against (:mod:`.base`); None: none.
     """
 
-    def __init__(self, dedupe_cfg: DedupeConfig | None = None, boilerplate_cfg: BoilerplateConfig | None = None):
+    def __init__(self, dedupe_cfg: DedupeConfig | None = None, boilerplate_cfg: BoilerplateConfig | None = None,
+                 base_signatures: list[str] | None = None):
         super().__init__()
         self.cfg = dedupe_cfg or DedupeConfig()
         self.bcfg = boilerplate_cfg or BoilerplateConfig()
+        self.base = base_signatures
 
     def expand(self, docs):
         cfg = self.cfg
         summarized = docs | "Summarize" >> beam.ParDo(_Summarize(cfg)).with_outputs(SETS, STATS, main="summaries")
-        members, reps, exact_edges, exact_stats = summarized.summaries | "Exact" >> ExactDuplicates(cfg.exact)
-        stats = [summarized[STATS], exact_stats]
+        keyed, stats, known = summarized.summaries, [summarized[STATS]], []
+        if self.base is not None:
+            keyed, known_decisions, base_stats = keyed | "Base" >> WithBase(self.base)
+            stats.append(base_stats)
+            known.append(known_decisions)
+        members, reps, exact_edges, exact_stats = keyed | "Exact" >> ExactDuplicates(cfg.exact)
+        stats.append(exact_stats)
         edge_sets = [exact_edges]
         measured = []
         if cfg.near:
@@ -251,10 +274,11 @@ class DedupeDocuments(beam.PTransform):
             | "JoinRoots" >> beam.CoGroupByKey()
             | "ClusterOf" >> beam.FlatMap(_cluster_of)
             | "GroupClusters" >> beam.GroupByKey()
-            | "Decide" >> beam.ParDo(_Decide(cfg)).with_outputs(STATS, main="decisions")
+            | "Decide" >> beam.ParDo(_Decide(cfg)).with_outputs(STATS, SIGS, main="decisions")
         )
         stats.append(decisions[STATS])
-        joined = {"doc": docs | "DocById" >> beam.Map(lambda d: (d["doc_id"], d)), "decision": decisions.decisions}
+        all_decisions = (decisions.decisions, *known) | "AllDecisions" >> beam.Flatten() if known else decisions.decisions
+        joined = {"doc": docs | "DocById" >> beam.Map(lambda d: (d["doc_id"], d)), "decision": all_decisions}
         if measured:
             joined["measured"] = measured[0]
         applied = (
@@ -265,4 +289,4 @@ class DedupeDocuments(beam.PTransform):
         stats.append(applied[STATS])
         kept, bp_stats = applied.kept | "Boilerplate" >> RemoveBoilerplate(self.bcfg)
         stats.append(bp_stats)
-        return DedupeResult(kept, applied.duplicates, tuple(stats) | "FlattenStats" >> beam.Flatten())
+        return DedupeResult(kept, applied.duplicates, tuple(stats) | "FlattenStats" >> beam.Flatten(), decisions[SIGS])
