@@ -17,9 +17,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines import fingerprints, increment, progress, runners
+from pipelines import fingerprints, increment, local_memory, progress, runners
 from pipelines.build import assemble
-from pipelines.config import BuildConfig, config_from_dict, load_config, resolve_output_shards
+from pipelines.config import BuildConfig, config_from_dict, input_bytes, load_config, resolve_output_shards
 from pipelines.output_dir import prepare_output
 from schemas import manifest as mf
 from transforms.config_base import ConfigError
@@ -109,6 +109,10 @@ def run(args) -> int:
         earlier = None if launch_only else fingerprints.read_manifest(args.output)
         if earlier is not None:
             fingerprints.warn_on_drift(earlier, f"rebuilding {args.output}")
+        if not launch_only and not runners.workers_are_remote(options):
+            warning = local_memory.memory_warning(input_bytes(args.input, [f.path for f in files]) / 1e6)
+            if warning:
+                LOG.warning("%s", warning)
         if not launch_only:
             removed = prepare_output(args.output, args.overwrite)
             if removed:
@@ -182,6 +186,8 @@ def _report(args, cfg: BuildConfig, options: PipelineOptions, seconds: float) ->
         "argv": sys.argv,
         "beam_options": options.get_all_options(drop_default=True),
     }
+    if not runners.workers_are_remote(options):
+        run_info["peak_rss_mb"] = local_memory.measured_peaks_mb()
     write_atomically(FileSystems.join(args.output, mf.RUN_INFO_NAME),
                      json.dumps(run_info, indent=2, sort_keys=True, default=str).encode())
     acc = manifest["accounting"]
