@@ -8,8 +8,9 @@ every measured build reuses it with ``--vocab``, so the figures show the pipelin
 * ``scale``: one build at each of ``--sizes`` copies (default 1,2,4,8) with 2 workers. Per size: wall
   seconds, MB/s per core, peak RSS of the largest SDK worker, of the runner process and of the tree;
   then the ratios the scale issue sets targets for (worker 8x/1x, tree 4x/1x, marginal rate 1x->4x).
-* ``stress``: ``--runs`` builds (default 5) at ``--copies`` copies (default 8); each must hold the
-  accounting identity, and all must give one manifest hash. Prints every run and its peak memory.
+* ``stress``: ``--runs`` builds (default 5) at ``--copies`` copies (default 8) with the default local
+  runner (``--flags`` for others); each must hold the accounting identity, and all must give one
+  manifest hash. Prints every run and its peak memory.
 
     python -m bench.bench_scale scale [--sizes 1,2,4,8]
     python -m bench.bench_scale stress [--runs 5 --copies 8]
@@ -30,6 +31,7 @@ from bench.common import NOVELS, run_measured
 from bench.scale_corpus import write_copies
 
 WORKERS = 2
+#: scale: two worker processes, as the scale targets are set for
 BUILD_FLAGS = ["--direct_running_mode=multi_processing", f"--direct_num_workers={WORKERS}"]
 
 
@@ -52,7 +54,7 @@ def source_folder(workdir: Path, generated_mb: float = 45.0) -> tuple[Path, str]
     return src, f"generated sample corpus novels ({total / 1e6:.0f} MB)"
 
 
-def build(input_glob: str, output: Path, vocab: Path | None, flags=BUILD_FLAGS) -> dict:
+def build(input_glob: str, output: Path, vocab: Path | None, flags=BUILD_FLAGS, workers: int = WORKERS) -> dict:
     """One `longlm build` subprocess; figures from run.json, the manifest and the sampled process tree."""
     if output.exists():
         shutil.rmtree(output)
@@ -69,7 +71,7 @@ def build(input_glob: str, output: Path, vocab: Path | None, flags=BUILD_FLAGS) 
         "returncode": m["returncode"],
         "input_mb": mb,
         "seconds": seconds,
-        "mb_per_s_per_core": mb / seconds / WORKERS if mb else None,
+        "mb_per_s_per_core": mb / seconds / workers if mb else None,
         "cpu_s": m["cpu_s"],
         "peak_worker_rss_mb": m["peak_child_rss_mb"],
         "peak_runner_rss_mb": m["peak_root_rss_mb"],
@@ -124,11 +126,14 @@ def scale(sizes: list[int], workdir: Path) -> dict:
     return out
 
 
-def stress(runs: int, copies: int, workdir: Path) -> dict:
+def stress(runs: int, copies: int, workdir: Path, flags: list[str] | None = None) -> dict:
+    """`runs` builds of `copies` copies with the default local runner (or `flags`)."""
     copies_dir, model, vocab = prepare(workdir, copies)
     results, hashes = [], set()
+    flags = list(flags or [])
+    workers = next((int(f.split("=")[1]) for f in flags if f.startswith("--direct_num_workers=")), 1)
     for i in range(runs):
-        r = build(str(copies_dir / "*"), workdir / "out", model)
+        r = build(str(copies_dir / "*"), workdir / "out", model, flags, workers)
         acc = r["accounting"] or {}
         holds = r["returncode"] == 0 and bool(acc.get("holds"))
         hashes.add(r["manifest_sha256"])
@@ -143,7 +148,7 @@ def stress(runs: int, copies: int, workdir: Path) -> dict:
     ok = all(r["returncode"] == 0 and (r["accounting"] or {}).get("holds") for r in results) and len(hashes) == 1
     print(f"[stress] {runs} runs at {copies}x: {'every run held the identity, one manifest hash' if ok else 'FAILED'}",
           flush=True)
-    return {"vocab": vocab, "runs": results, "distinct_manifests": len(hashes), "ok": ok}
+    return {"vocab": vocab, "runs": results, "distinct_manifests": len(hashes), "ok": ok, "flags": flags}
 
 
 def main(argv=None) -> dict:
@@ -153,12 +158,14 @@ def main(argv=None) -> dict:
     p.add_argument("--runs", type=int, default=5, help="stress: how many builds (default 5)")
     p.add_argument("--copies", type=int, default=8, help="stress: copies per build (default 8)")
     p.add_argument("--workdir", help="keep inputs and outputs here (default: a temporary folder, removed)")
+    p.add_argument("--flags", default="", help="stress: Beam flags for every build, space-separated "
+                   "(default: none, i.e. the default local runner)")
     a = p.parse_args(argv)
     workdir = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix=f"longlm-{a.mode}-"))
     try:
         if a.mode == "scale":
             return scale(sorted(int(x) for x in a.sizes.split(",")), workdir)
-        return stress(a.runs, a.copies, workdir)
+        return stress(a.runs, a.copies, workdir, a.flags.split())
     finally:
         if not a.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
