@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import tomli_w
 
+from schemas.manifest import FINGERPRINTS_KEY
 from transforms.config_base import ConfigError, StageConfig, knob
 from transforms.ingest import IngestConfig
 
@@ -169,8 +170,14 @@ def _build(cls: type, values: dict[str, Any], prefix: str) -> StageConfig:
 
 
 def config_from_dict(data: dict[str, Any]) -> BuildConfig:
-    """Validate a parsed TOML document into a BuildConfig. Raises ConfigError naming the bad key."""
+    """Validate a parsed TOML document into a BuildConfig. Raises ConfigError naming the bad key.
+
+    A manifest's recorded config also holds ``fingerprints`` (content hashes and package versions,
+    :mod:`pipelines.fingerprints`): derived data that every build recomputes, so it is set aside here
+    and a recorded config can be built again as it is (``longlm reproduce``, ``build --base``).
+    """
     classes = _stage_classes()
+    data = {k: v for k, v in data.items() if k != FINGERPRINTS_KEY}
     top_values = {k: v for k, v in data.items() if not isinstance(v, dict)}
     for key, value in data.items():
         if isinstance(value, dict) and key not in classes:
