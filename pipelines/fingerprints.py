@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import unicodedata
-from importlib import metadata
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
@@ -34,13 +33,9 @@ UNICODE_KEY = "python-unicodedata"
 
 def installed_versions() -> dict[str, str]:
     """{UNICODE_KEY: unicodedata.unidata_version, package: installed version or 'not installed'}."""
-    out = {UNICODE_KEY: unicodedata.unidata_version}
-    for name in BYTE_CHANGING_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    from pipelines.manifest_stage import package_versions
+
+    return {UNICODE_KEY: unicodedata.unidata_version, **package_versions(BYTE_CHANGING_PACKAGES)}
 
 
 def _sha256_of(path: str, key: str) -> str:

@@ -17,9 +17,10 @@ RECORDED_PACKAGES = (
 )
 
 
-def package_versions() -> dict[str, str]:
+def package_versions(names=None) -> dict[str, str]:
+    """{distribution: installed version or 'not installed'} for `names` (default: RECORDED_PACKAGES)."""
     out = {}
-    for name in RECORDED_PACKAGES:
+    for name in RECORDED_PACKAGES if names is None else names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
