@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from schemas.tables import EXAMPLES, SCHEMA_VERSION_KEY
 from train.data import DataPosition, ExampleStream, StreamConfig, collate, plan_units, split_files
-from train.synthetic import write_shards
+from train.synthetic import write_manifest, write_shards
 
 
 def _rows(n: int, seed: int = 0) -> list[dict]:
@@ -31,6 +31,7 @@ def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     rows = _rows(500)
     write_shards(root / "examples" / "train", rows, rows_per_file=130, row_group_size=20)
+    write_manifest(root, {"test": "data"})
     return root, rows
 
 
@@ -47,6 +48,22 @@ def test_split_files_finds_sorted_parts(corpus):
     files = split_files(str(root), "train")
     assert [f.rsplit("/", 1)[1] for f in files] == [f"part-{i:05d}.parquet" for i in range(4)]
     assert split_files(str(root), "validation") == []
+
+
+def test_shards_come_from_the_manifest_never_from_a_glob(tmp_path):
+    root = tmp_path / "corpus"
+    write_shards(root / "examples" / "train", _rows(60), rows_per_file=30, row_group_size=10)
+    with pytest.raises(FileNotFoundError, match="manifest.json not found"):
+        split_files(str(root), "train")  # a build that died before its manifest is not a corpus
+    write_manifest(root, {"build": 1})
+    listed = split_files(str(root), "train")
+    # a stale shard of an earlier build in the same directory is not read
+    write_shards(root / "examples" / "stale", _rows(5, seed=1), rows_per_file=30)
+    (root / "examples" / "stale" / "part-00000.parquet").rename(root / "examples" / "train" / "part-00099.parquet")
+    assert split_files(str(root), "train") == listed and len(listed) == 2
+    (root / "examples" / "train" / "part-00001.parquet").unlink()
+    with pytest.raises(FileNotFoundError, match="missing.*part-00001"):
+        split_files(str(root), "train")
 
 
 @pytest.mark.parametrize("world,workers", [(1, 0), (2, 2), (3, 1)])

@@ -81,6 +81,23 @@ def test_resume_refuses_a_different_data_stream(corpus, tmp_path):
         run(_cfg(corpus, tmp_path / "r", steps=4, batch_size=4, resume="latest"))
 
 
+def test_resume_refuses_another_corpus_version_with_the_same_file_names(corpus, tmp_path):
+    import shutil
+
+    from train.synthetic import write_manifest
+
+    copy = tmp_path / "corpus"
+    shutil.copytree(corpus, copy)
+    run(_cfg(copy, tmp_path / "r", steps=4, stop_at=2))
+    before = json.loads((copy / "manifest.json").read_text())["version_id"]
+    write_manifest(copy, {"rebuilt": True})  # same shard names, another version
+    after = json.loads((copy / "manifest.json").read_text())["version_id"]
+    assert before != after
+    assert load_checkpoint(latest_checkpoint(tmp_path / "r"))["data"]["fingerprint"]["version_id"] == before
+    with pytest.raises(ValueError, match=f"corpus version {before}.*version {after}"):
+        run(_cfg(copy, tmp_path / "r", steps=4, resume="latest"))
+
+
 def test_sigkill_during_a_checkpoint_leaves_the_previous_one_usable(corpus, tmp_path):
     out = tmp_path / "killed"
     opts = dict(steps=6, save_every=2)

@@ -1,7 +1,7 @@
 """Command line of the trainer: `train`, `generate` and `export` subcommands.
 
 `longlm train ...` / `longlm generate ...` forward here as main(["train", ...]); the same parser serves
-`python -m train ...` and `torchrun --nproc_per_node N -m train train ...` (DDP).
+`python -m train ...` and `torchrun --nproc_per_node N -m train --data ...` (DDP; `train` is implied).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from train.config import PRESETS
 EPILOG_TRAIN = """\
 examples:
   longlm train --data corpus --model tiny --out runs/demo --steps 300 --batch-size 16 --lr 1e-3
-  torchrun --nproc_per_node 2 -m train train --data corpus --model small --out runs/small
+  torchrun --nproc_per_node 2 -m train --data corpus --model small --out runs/small   # DDP, same flags
   longlm train --data corpus --model small --out runs/small --resume      # continue from the latest checkpoint
 
-Reads DIR/examples/{train,validation}/part-*.parquet and DIR/vocab/spiece.model (local or fsspec URL).
+Reads the examples/{train,validation} shards that DIR/manifest.json lists (never a glob: stale files are
+ignored) and DIR/vocab/spiece.model (local or fsspec URL); --resume requires the same corpus version id.
 Writes RUN/metrics.jsonl, RUN/checkpoints/step-N/ (every --save-every steps) and, at the end, RUN/hf/
 (transformers-loadable T5 + tokenizer). --batch-size is examples per process per micro-batch; the global
 batch is batch-size x grad-accum x processes.
@@ -110,6 +111,10 @@ def _add_export(sub) -> None:
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("--checkpoint", default=None, help="checkpoint directory (default: RUN's latest)")
     p.add_argument("--out", default=None, help="output directory (default RUN/hf)")
+
+
+#: Subcommands of this parser (python -m train implies `train` when none is named).
+COMMANDS = ("train", "generate", "export")
 
 
 def build_parser(prog: str = "longlm") -> argparse.ArgumentParser:

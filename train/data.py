@@ -1,4 +1,4 @@
-"""Streams the EXAMPLES Parquet shards (examples/<split>/part-*.parquet) as padded training batches.
+"""Streams the EXAMPLES Parquet shards the corpus manifest lists for a split as padded training batches.
 
 Work is split in *units*: a Parquet row group, or a row range of one when there are fewer row groups
 than readers. Every epoch the units are permuted from (seed, epoch) and dealt round-robin to the
@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -24,25 +23,15 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from schemas.tables import EXAMPLES, SCHEMA_VERSION, SCHEMA_VERSION_KEY
+from schemas.tables import SCHEMA_VERSION, SCHEMA_VERSION_KEY
+from train.corpus import is_url, open_corpus
 
 _COLUMNS = ["input_ids", "target_ids"]
 
 
-def is_url(path: str) -> bool:
-    """True for fsspec-style URLs (gs://, s3://, file://, memory://...)."""
-    return "://" in str(path)
-
-
 def split_files(data_dir: str, split: str) -> list[str]:
-    """Sorted paths of DIR/examples/<split>/part-*.parquet (local paths or fsspec URLs)."""
-    directory = f"{str(data_dir).rstrip('/')}/{EXAMPLES.name}/{split}"
-    if is_url(directory):
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(directory)
-        return sorted(fs.unstrip_protocol(p) for p in fs.glob(f"{root}/part-*.parquet"))
-    return sorted(str(p) for p in Path(directory).glob("part-*.parquet"))
+    """Paths of the examples shards of `split` that DIR/manifest.json lists (never a glob; see train.corpus)."""
+    return open_corpus(data_dir).split_files(split)
 
 
 def open_parquet(path: str) -> pq.ParquetFile:
@@ -223,6 +212,7 @@ class ExampleStream(IterableDataset):
         num_workers: int = 0,
         infinite: bool = True,
         position: DataPosition | None = None,
+        version_id: str | None = None,
     ):
         super().__init__()
         if not files:
@@ -232,14 +222,16 @@ class ExampleStream(IterableDataset):
         self.readers = world_size * max(1, num_workers)
         self.units = plan_units(self.files, self.readers)
         self.position = position or DataPosition()
+        self.version_id = version_id
 
     def fingerprint(self) -> dict:
-        """What a saved position depends on (shard names, not their location, so a moved corpus still
-        resumes); resuming requires an equal fingerprint."""
+        """What a saved position depends on: the corpus version id (from its manifest), shard names (not
+        their location, so a moved corpus still resumes) and the stream config; resuming requires equality."""
         cfg = asdict(self.cfg)
         cfg["bucket_boundaries"] = list(cfg["bucket_boundaries"])
         names = [f.rstrip("/").rsplit("/", 1)[-1] for f in self.files]
-        return {"files": names, "units": len(self.units), "readers": self.readers, "config": cfg}
+        return {"version_id": self.version_id, "files": names, "units": len(self.units), "readers": self.readers,
+                "config": cfg}
 
     def shard_units(self, shard: int, epoch: int) -> list[Unit]:
         """The units reader `shard` reads in `epoch`, in reading order."""

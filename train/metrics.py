@@ -39,8 +39,10 @@ class MetricsLog:
             print(text, flush=True)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        """Flush and close TensorBoard (its writer thread is joined here, not at interpreter exit)."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.close()
 
 
 def format_eta(seconds: float) -> str:

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from train.config import ModelConfig, count_parameters, describe_parameters, padded_vocab_size, preset
-from train.data import DataPosition, ExampleStream, StreamConfig, split_files
-from train.distributed import DistContext, init_distributed
+from train.corpus import open_corpus
+from train.data import DataPosition, ExampleStream, StreamConfig
+from train.distributed import DistContext, init_distributed, shutdown_distributed
 from train.metrics import MetricsLog, format_eta
 from train.model import T5, build_model
 
@@ -187,17 +187,6 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def read_vocab(data_dir: str) -> bytes | None:
-    """Bytes of DIR/vocab/spiece.model (local or fsspec URL), or None when it does not exist."""
-    path = f"{str(data_dir).rstrip('/')}/vocab/spiece.model"
-    if "://" in path:
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(path)
-        return fs.cat_file(root) if fs.exists(root) else None
-    return Path(path).read_bytes() if Path(path).is_file() else None
-
-
 def model_config_for(cfg: TrainConfig, vocab: bytes | None) -> ModelConfig:
     """Preset + vocabulary (spiece pieces + 100 sentinels padded to 128, or --vocab-size) + dropout override."""
     if cfg.vocab_size is not None:
@@ -221,7 +210,8 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.run_dir = Path(cfg.out)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        vocab = read_vocab(cfg.data)
+        self.corpus = open_corpus(cfg.data)
+        vocab = self.corpus.vocab()
         self.vocab_file = self.run_dir / "spiece.model" if vocab is not None else None
         if vocab is not None and self.ctx.main:
             self.vocab_file.write_bytes(vocab)
@@ -266,13 +256,15 @@ class Trainer:
             decoder_start_id=self.model_cfg.decoder_start_token_id,
             vocab_size=self.model_cfg.vocab_size,
         )
-        train_files = split_files(cfg.data, "train")
+        version = self.corpus.version_id
+        train_files = self.corpus.split_files("train")
         if not train_files:
-            raise FileNotFoundError(f"no {cfg.data}/examples/train/part-*.parquet")
-        train = ExampleStream(train_files, stream_cfg, ctx.rank, ctx.world_size, cfg.num_workers)
-        val_files = split_files(cfg.data, "validation")
+            raise FileNotFoundError(f"{cfg.data}/manifest.json lists no examples/train shards")
+        train = ExampleStream(train_files, stream_cfg, ctx.rank, ctx.world_size, cfg.num_workers, version_id=version)
+        val_files = self.corpus.split_files("validation")
         val_cfg = dataclasses.replace(stream_cfg, shuffle=False)
-        val = ExampleStream(val_files, val_cfg, ctx.rank, ctx.world_size, 0, infinite=False) if val_files else None
+        val = (ExampleStream(val_files, val_cfg, ctx.rank, ctx.world_size, 0, infinite=False, version_id=version)
+               if val_files else None)
         return train, val
 
     def _restore(self, payload: dict, path: Path) -> None:
@@ -281,6 +273,13 @@ class Trainer:
         if ModelConfig.from_dict(payload["model_config"]) != self.model_cfg:
             raise ValueError(f"{path}: checkpoint model config differs from this run's ({self.cfg.model})")
         data = payload["data"]
+        saved_version = data["fingerprint"].get("version_id")
+        if saved_version != self.corpus.version_id:
+            raise ValueError(
+                f"{path}: data stream differs: the checkpoint was trained on corpus version {saved_version}, "
+                f"{self.cfg.data} is version {self.corpus.version_id} (rebuilt or another corpus); "
+                "start a new run (or --init-from the export) instead of resuming"
+            )
         if data["fingerprint"] != self.train_stream.fingerprint() or len(data["positions"]) != self.ctx.world_size:
             raise ValueError(
                 f"{path}: data stream differs (files, batch size, seed, ranks or workers changed); "
@@ -352,7 +351,7 @@ class Trainer:
             self.train_stream, batch_size=None, num_workers=cfg.num_workers, generator=torch.Generator(),
             pin_memory=ctx.device.type == "cuda", prefetch_factor=4 if cfg.num_workers else None,
         )
-        batches = iter(loader)
+        self._batches = batches = iter(loader)
         if self.rng_states is not None:
             _set_rng_state(self.rng_states[ctx.rank], ctx.device)
         target = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
@@ -385,6 +384,7 @@ class Trainer:
                 self.save()
                 last_saved = self.step
         del batches
+        self._stop_loader()
         if last_saved != self.step:
             self.save()
         if self.step >= cfg.steps:
@@ -395,6 +395,18 @@ class Trainer:
         self.log.close()
         summary.update(step=self.step, tokens_seen=self.tokens_seen, parameters=self.model.num_parameters())
         return summary
+
+    def _stop_loader(self) -> None:
+        """Stop the DataLoader's worker processes and pin-memory thread now, not at interpreter exit."""
+        batches, self._batches = getattr(self, "_batches", None), None
+        if batches is not None and hasattr(batches, "_shutdown_workers"):
+            batches._shutdown_workers()
+
+    def close(self) -> None:
+        """Release what the run holds (loader workers, log files, the DDP wrapper); no collectives."""
+        self._stop_loader()
+        self.log.close()
+        self.ddp = self.model
 
     def _log_progress(self, window: dict, lr: float, grad_norm: float, started: float, start_step: int, target: int):
         loss = float(self.ctx.all_reduce(window["loss"].clone())) / max(1.0, window["labels"])
@@ -416,8 +428,13 @@ class Trainer:
 def run(cfg: TrainConfig) -> dict:
     """Train per `cfg` in this process (joining a torchrun job if launched by one); returns the summary."""
     ctx = init_distributed(cfg.device)
+    trainer = None
     try:
-        return Trainer(cfg, ctx).fit()
+        trainer = Trainer(cfg, ctx)
+        summary = trainer.fit()
     finally:
-        if ctx.world_size > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+        if trainer is not None:
+            trainer.close()
+        del trainer
+    shutdown_distributed(ctx)  # only after success: see its docstring for why the order matters
+    return summary
