@@ -141,6 +141,25 @@ def test_adafactor_and_schedules(corpus, tmp_path):
     assert TrainConfig(data="", out="", steps=50).warmup() == 5
 
 
+def test_adafactor_defaults_are_t5s_own_and_lr_caps_the_relative_step():
+    from train.model import build_model
+    from train.config import preset
+    from train.trainer import make_optimizer
+
+    ada = TrainConfig(data="", out="", steps=1000, warmup_steps=100, optimizer="adafactor")
+    assert (ada.lr, ada.schedule, ada.weight_decay) == (1e-2, "constant", 0.0)
+    assert [lr_factor(s, ada) for s in (50, 100, 101, 1000)] == [0.5, 1.0, 1.0, 1.0]
+    adamw = TrainConfig(data="", out="", steps=1000)
+    assert (adamw.lr, adamw.schedule, adamw.weight_decay) == (5e-4, "cosine", 0.01)
+    explicit = TrainConfig(data="", out="", optimizer="adafactor", lr=3e-3, schedule="linear")
+    assert (explicit.lr, explicit.schedule) == (3e-3, "linear")
+    optimizer = make_optimizer(build_model(preset("tiny", vocab_size=256)), ada)
+    assert isinstance(optimizer, torch.optim.Adafactor)
+    assert {g["lr"] for g in optimizer.param_groups} == {1e-2} and {g["weight_decay"] for g in optimizer.param_groups} == {0.0}
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(data="", out="", optimizer="sgd")
+
+
 def test_checkpoints_are_pruned_and_temporaries_ignored(tmp_path):
     for step in (1, 2, 3):
         save_checkpoint(tmp_path, step, {"step": step, "x": torch.ones(2) * step}, keep=2)

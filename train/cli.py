@@ -65,13 +65,17 @@ def _add_train(sub) -> None:
     g.add_argument("--max-target-len", type=int, default=d["max_target_len"], help="truncate targets to this")
     g.add_argument("--vocab-size", type=int, default=None, help="embedding rows when DIR has no vocab/spiece.model")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--lr", type=float, default=d["lr"], help="peak learning rate (default %(default)s)")
-    g.add_argument("--optimizer", default=d["optimizer"], choices=["adamw", "adafactor"])
-    g.add_argument("--schedule", default=d["schedule"], choices=["cosine", "linear", "inverse_sqrt", "constant"],
-                   help="decay after warmup (default %(default)s)")
+    g.add_argument("--optimizer", default=d["optimizer"], choices=["adamw", "adafactor"],
+                   help="adamw (default) or torch's Adafactor (T5's optimizer; factored, less memory)")
+    g.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate; for adafactor the cap on its relative step "
+                        "(default: adamw 5e-4, adafactor 1e-2)")
+    g.add_argument("--schedule", default=None, choices=["cosine", "linear", "inverse_sqrt", "constant"],
+                   help="decay after warmup (default: adamw cosine, adafactor constant as in T5)")
     g.add_argument("--warmup-steps", type=int, default=None, help="linear warmup (default min(1000, steps/10))")
     g.add_argument("--min-lr-ratio", type=float, default=d["min_lr_ratio"], help="final lr / peak for cosine/linear")
-    g.add_argument("--weight-decay", type=float, default=d["weight_decay"])
+    g.add_argument("--weight-decay", type=float, default=None,
+                   help="decoupled weight decay on matrices (default: adamw 0.01, adafactor 0)")
     g.add_argument("--clip-norm", type=float, default=d["clip_norm"], help="gradient clipping norm (0: off)")
     g.add_argument("--dropout", type=float, default=None, help="dropout rate (default: the preset's 0.1)")
     g.add_argument("--precision", default=d["precision"], choices=["auto", "fp32", "bf16"],

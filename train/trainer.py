@@ -31,6 +31,15 @@ from train.model import T5, build_model
 CHECKPOINT_FORMAT = 1
 
 
+#: What lr, schedule and weight decay mean per optimizer when not given. AdamW: a peak step size with
+#: cosine decay. torch's Adafactor takes `lr` as the cap on its *relative* step (min(lr, 1/sqrt(t)) x
+#: RMS of the parameter), so T5's own recipe is lr 1e-2, constant after warmup, no weight decay.
+OPTIMIZER_DEFAULTS = {
+    "adamw": {"lr": 5e-4, "schedule": "cosine", "weight_decay": 0.01},
+    "adafactor": {"lr": 1e-2, "schedule": "constant", "weight_decay": 0.0},
+}
+
+
 @dataclass
 class TrainConfig:
     """Every knob of a run (the CLI's flags); saved in checkpoints."""
@@ -41,12 +50,12 @@ class TrainConfig:
     steps: int = 10000
     batch_size: int = 16
     grad_accum: int = 1
-    lr: float = 5e-4
+    lr: float | None = None
     optimizer: str = "adamw"
-    weight_decay: float = 0.01
+    weight_decay: float | None = None
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
-    schedule: str = "cosine"
+    schedule: str | None = None
     warmup_steps: int | None = None
     min_lr_ratio: float = 0.1
     clip_norm: float = 1.0
@@ -69,6 +78,13 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     tensorboard: bool = True
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZER_DEFAULTS:
+            raise ValueError(f"optimizer: unknown {self.optimizer!r}; choose from {', '.join(OPTIMIZER_DEFAULTS)}")
+        for key, value in OPTIMIZER_DEFAULTS[self.optimizer].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
 
     def warmup(self) -> int:
         """Warmup steps: as given, else min(1000, steps // 10)."""
