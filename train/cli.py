@@ -17,6 +17,7 @@ examples:
   longlm train --data corpus --model tiny --out runs/demo --steps 300 --batch-size 16 --lr 1e-3
   torchrun --nproc_per_node 2 -m train --data corpus --model small --out runs/small   # DDP, same flags
   longlm train --data corpus --model small --out runs/small --resume      # continue from the latest checkpoint
+  longlm train --data corpus --init-from LongLM-base --out runs/cont    # continued pretraining (see README)
 
 Reads the examples/{train,validation} shards that DIR/manifest.json lists (never a glob: stale files are
 ignored) and DIR/vocab/spiece.model (local or fsspec URL); --resume requires the same corpus version id.
@@ -52,6 +53,10 @@ def _add_train(sub) -> None:
     g.add_argument("--steps", type=int, default=d["steps"], help="optimizer steps in total (default %(default)s)")
     g.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
                    help="continue from RUN's latest checkpoint (or the given checkpoint directory)")
+    g.add_argument("--init-from", default=None, metavar="DIR",
+                   help="start from the weights of a Hugging Face T5 directory (a released LongLM checkpoint or "
+                        "an export: config.json + model.safetensors or pytorch_model.bin); its architecture "
+                        "replaces --model, its vocabulary must be the corpus's")
     g.add_argument("--stop-at", type=int, default=None, metavar="STEP",
                    help="checkpoint and stop at this step (the schedule still spans --steps)")
     g.add_argument("--seed", type=int, default=d["seed"], help="initialisation and data-order seed")

@@ -72,6 +72,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 10
     resume: str | None = None
+    init_from: str | None = None
     stop_at: int | None = None
     export: bool = True
     vocab_size: int | None = None
@@ -204,7 +205,15 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 
 
 def model_config_for(cfg: TrainConfig, vocab: bytes | None) -> ModelConfig:
-    """Preset + vocabulary (spiece pieces + 100 sentinels padded to 128, or --vocab-size) + dropout override."""
+    """Preset + vocabulary (spiece pieces + 100 sentinels padded to 128, or --vocab-size) + dropout override;
+    with --init-from, the checkpoint's own architecture (its vocabulary must be the corpus's)."""
+    overrides = {} if cfg.dropout is None else {"dropout_rate": cfg.dropout}
+    if cfg.init_from:
+        from train.hf_import import check_vocab, hf_model_config
+
+        model_cfg = hf_model_config(cfg.init_from)
+        check_vocab(cfg.init_from, model_cfg, vocab)
+        return model_cfg.replace(**overrides)
     if cfg.vocab_size is not None:
         size = cfg.vocab_size
     elif vocab is not None:
@@ -213,7 +222,6 @@ def model_config_for(cfg: TrainConfig, vocab: bytes | None) -> ModelConfig:
         size = padded_vocab_size(spm.SentencePieceProcessor(model_proto=vocab).get_piece_size())
     else:
         raise FileNotFoundError(f"{cfg.data}/vocab/spiece.model not found; pass --vocab-size")
-    overrides = {} if cfg.dropout is None else {"dropout_rate": cfg.dropout}
     return preset(cfg.model, vocab_size=size, **overrides)
 
 
@@ -236,6 +244,12 @@ class Trainer:
         payload = load_checkpoint(resume) if resume is not None else None
         torch.manual_seed(cfg.seed * 1000 + self.ctx.rank)
         self.model = build_model(self.model_cfg, seed=cfg.seed, device=self.ctx.device)
+        if cfg.init_from and payload is None:
+            from train.hf_import import load_hf_weights
+
+            self.model.load_state_dict(load_hf_weights(cfg.init_from, self.model_cfg))
+            if self.ctx.main:
+                print(f"initialised weights from {cfg.init_from}", flush=True)
         self.optimizer = make_optimizer(self.model, cfg)
         self.step, self.tokens_seen, self.rng_states = 0, 0, None
         self.position = DataPosition()
@@ -352,7 +366,7 @@ class Trainer:
         assert n == count_parameters(self.model_cfg)
         c = self.model_cfg
         self.log.say(
-            f"model {self.cfg.model}: {describe_parameters(n)} parameters | vocab {c.vocab_size} | d_model {c.d_model} "
+            f"model {self.cfg.model if not self.cfg.init_from else self.cfg.init_from}: {describe_parameters(n)} parameters | vocab {c.vocab_size} | d_model {c.d_model} "
             f"| layers {c.num_layers}/{c.num_decoder_layers} | {self.ctx.world_size} process(es) on {self.ctx.device}"
         )
         if self.ctx.main:
