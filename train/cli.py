@@ -173,7 +173,8 @@ def _export(args) -> int:
     payload = load_checkpoint(path)
     vocab = run_dir / "spiece.model"
     out = export_hf(payload["model"], ModelConfig.from_dict(payload["model_config"]),
-                    Path(args.out) if args.out else run_dir / "hf", vocab if vocab.is_file() else None)
+                    Path(args.out) if args.out else run_dir / "hf", vocab if vocab.is_file() else None,
+                    continuation_sentinel=payload.get("conventions", {}).get("continuation_sentinel", 0))
     print(f"exported step {payload['step']} to {out}")
     return 0
 

@@ -72,6 +72,13 @@ class Corpus:
             )
         return paths
 
+    def conventions(self) -> dict:
+        """How the corpus's examples are meant to be fed (its [examples] config): `decoder_start_id` and the
+        `continuation_sentinel` index N of <extra_id_N>. Corpora built before these keys existed used T5's 0, 0."""
+        examples = (self.manifest.get("config") or {}).get("examples") or {}
+        return {"decoder_start_id": int(examples.get("decoder_start_id", 0)),
+                "continuation_sentinel": int(examples.get("continuation_sentinel", 0))}
+
     def vocab(self) -> bytes | None:
         """Bytes of DIR/vocab/spiece.model, or None when the corpus has none."""
         return _read_bytes(_join(self.root, VOCAB_PATH))

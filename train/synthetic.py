@@ -64,7 +64,8 @@ def examples_from_lines(lines: list[str], sp, seed: int = 0) -> list[dict]:
             continue
         doc_id = hashlib.blake2b(line.encode(), digest_size=16).hexdigest()
         cut = int(rng.integers(2, len(ids) - 2))
-        rows.append(_row(doc_id, index, "continuation", ids[:cut] + [eos], ids[cut:] + [eos]))
+        # continuation as the pipeline writes it by default (LongLM): front + <extra_id_1> + EOS -> <extra_id_1> + back
+        rows.append(_row(doc_id, index, "continuation", ids[:cut] + [sentinel[1], eos], [sentinel[1]] + ids[cut:] + [eos]))
         a = int(rng.integers(1, len(ids) - 2))
         b = min(len(ids) - 1, a + int(rng.integers(1, 6)))
         source = ids[:a] + [sentinel[0]] + ids[b:] + [eos]
@@ -133,7 +134,8 @@ def make_corpus(root: str | Path, n_train_lines: int = 600, n_val_lines: int = 6
     train, val = lines[:n_train_lines], lines[n_train_lines : n_train_lines + n_val_lines]
     write_shards(root / EXAMPLES.name / "train", examples_from_lines(train, sp, seed), rows_per_file, row_group_size)
     write_shards(root / EXAMPLES.name / "validation", examples_from_lines(val, sp, seed + 1), rows_per_file, row_group_size)
-    write_manifest(root, {"synthetic": {"n_train_lines": n_train_lines, "n_val_lines": n_val_lines, "seed": seed,
+    write_manifest(root, {"examples": {"continuation_sentinel": 1, "decoder_start_id": 1},
+                          "synthetic": {"n_train_lines": n_train_lines, "n_val_lines": n_val_lines, "seed": seed,
                                         "vocab_size": vocab_size, "rows_per_file": rows_per_file,
                                         "row_group_size": row_group_size}})
     return root

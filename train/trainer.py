@@ -204,10 +204,13 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def model_config_for(cfg: TrainConfig, vocab: bytes | None) -> ModelConfig:
+def model_config_for(cfg: TrainConfig, vocab: bytes | None, decoder_start_id: int = 0) -> ModelConfig:
     """Preset + vocabulary (spiece pieces + 100 sentinels padded to 128, or --vocab-size) + dropout override;
-    with --init-from, the checkpoint's own architecture (its vocabulary must be the corpus's)."""
-    overrides = {} if cfg.dropout is None else {"dropout_rate": cfg.dropout}
+    with --init-from, the checkpoint's own architecture (its vocabulary must be the corpus's). The decoder
+    start id is the corpus's (its manifest's [examples] decoder_start_id), whatever the checkpoint says."""
+    overrides = {"decoder_start_token_id": int(decoder_start_id)}
+    if cfg.dropout is not None:
+        overrides["dropout_rate"] = cfg.dropout
     if cfg.init_from:
         from train.hf_import import check_vocab, hf_model_config
 
@@ -239,7 +242,8 @@ class Trainer:
         self.vocab_file = self.run_dir / "spiece.model" if vocab is not None else None
         if vocab is not None and self.ctx.main:
             self.vocab_file.write_bytes(vocab)
-        self.model_cfg = model_config_for(cfg, vocab)
+        self.conventions = self.corpus.conventions()
+        self.model_cfg = model_config_for(cfg, vocab, self.conventions["decoder_start_id"])
         resume = self._find_resume()
         payload = load_checkpoint(resume) if resume is not None else None
         torch.manual_seed(cfg.seed * 1000 + self.ctx.rank)
@@ -300,8 +304,6 @@ class Trainer:
     def _restore(self, payload: dict, path: Path) -> None:
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path}: unknown checkpoint format {payload.get('format')}")
-        if ModelConfig.from_dict(payload["model_config"]) != self.model_cfg:
-            raise ValueError(f"{path}: checkpoint model config differs from this run's ({self.cfg.model})")
         data = payload["data"]
         saved_version = data["fingerprint"].get("version_id")
         if saved_version != self.corpus.version_id:
@@ -310,6 +312,8 @@ class Trainer:
                 f"{self.cfg.data} is version {self.corpus.version_id} (rebuilt or another corpus); "
                 "start a new run (or --init-from the export) instead of resuming"
             )
+        if ModelConfig.from_dict(payload["model_config"]) != self.model_cfg:
+            raise ValueError(f"{path}: checkpoint model config differs from this run's ({self.cfg.model})")
         if data["fingerprint"] != self.train_stream.fingerprint() or len(data["positions"]) != self.ctx.world_size:
             raise ValueError(
                 f"{path}: data stream differs (files, batch size, seed, ranks or workers changed); "
@@ -335,6 +339,7 @@ class Trainer:
                 "tokens_seen": self.tokens_seen,
                 "model_config": self.model_cfg.to_dict(),
                 "train_config": dataclasses.asdict(self.cfg),
+                "conventions": self.conventions,
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "rng": rngs,
@@ -357,7 +362,8 @@ class Trainer:
             return None
         from train.export import export_hf
 
-        out = export_hf(self.model.state_dict(), self.model_cfg, self.run_dir / "hf", self.vocab_file)
+        out = export_hf(self.model.state_dict(), self.model_cfg, self.run_dir / "hf", self.vocab_file,
+                        continuation_sentinel=self.conventions["continuation_sentinel"])
         self.log.say(f"exported {out}")
         return out
 
@@ -370,7 +376,8 @@ class Trainer:
             f"| layers {c.num_layers}/{c.num_decoder_layers} | {self.ctx.world_size} process(es) on {self.ctx.device}"
         )
         if self.ctx.main:
-            info = {"model": c.to_dict(), "train": dataclasses.asdict(self.cfg), "parameters": n}
+            info = {"model": c.to_dict(), "train": dataclasses.asdict(self.cfg), "parameters": n,
+                    "corpus": {"version_id": self.corpus.version_id, **self.conventions}}
             (self.run_dir / "config.json").write_text(json.dumps(info, indent=2) + "\n")
 
     def fit(self) -> dict:
