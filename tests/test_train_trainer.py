@@ -197,3 +197,14 @@ def test_metrics_log_writes_tensorboard_when_available_and_truncates_on_resume(t
     assert ("loss", 2.0, 2) in calls and calls[0] == ("init", str(tmp_path / "tensorboard")) and calls[-1] == ("close",)
     MetricsLog(tmp_path, enabled=True, tensorboard=False, resume_step=2)  # a resumed run from step 2
     assert [r["step"] for r in _metrics(tmp_path)] == [1, 2]
+
+
+def test_activation_checkpointing_trains_to_the_same_parameters_and_logs_padding_and_mfu(corpus, tmp_path):
+    opts = dict(steps=4, save_every=4, dropout=0.1, peak_tflops=1.0)
+    run(_cfg(corpus, tmp_path / "plain", **opts))
+    run(_cfg(corpus, tmp_path / "ckpt", activation_checkpointing=True, **opts))
+    a, b = _final_model(tmp_path / "plain"), _final_model(tmp_path / "ckpt")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    progress = [r for r in _metrics(tmp_path / "ckpt") if "loss" in r]
+    assert all(0.0 < r["padding"] < 1.0 and r["model_tflops"] > 0 for r in progress)
+    assert all(r["mfu"] == pytest.approx(r["model_tflops"] / 1.0) for r in progress)

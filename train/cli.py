@@ -92,7 +92,13 @@ def _add_train(sub) -> None:
     g.add_argument("--save-every", type=int, default=d["save_every"], help="steps between checkpoints (0: end only)")
     g.add_argument("--keep-checkpoints", type=int, default=d["keep_checkpoints"], help="checkpoints kept")
     g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", help="skip TensorBoard logs")
-    g = p.add_argument_group("hardware")
+    g.add_argument("--peak-tflops", type=float, default=None,
+                   help="peak TFLOP/s of one device, for the MFU in progress lines (known GPUs: automatic)")
+    g = p.add_argument_group("hardware and memory")
+    g.add_argument("--activation-checkpointing", action="store_true",
+                   help="recompute each block's activations in backward (less memory, ~30%% more compute)")
+    g.add_argument("--dist-timeout-s", type=float, default=d["dist_timeout_s"],
+                   help="seconds a collective may wait for the other ranks before the job fails")
     g.add_argument("--device", default=d["device"], choices=["auto", "cpu", "cuda"])
     g.add_argument("--threads", type=int, default=None, help="torch intra-op threads per process")
 

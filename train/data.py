@@ -8,7 +8,8 @@ and pads each batch only to its own longest row. Everything is a pure function o
 so a reader's position is just (epoch, batches already taken), and resuming replays nothing but I/O.
 
 Batches are dicts of tensors: input_ids, attention_mask, decoder_input_ids (targets shifted right,
-starting with the decoder start id), labels (-100 on padding), plus ints shard/epoch/index.
+starting with the decoder start id), labels (-100 on padding), label_positions (flat indices of the
+labelled positions), plus ints shard/epoch/index.
 """
 
 from __future__ import annotations
@@ -173,6 +174,8 @@ def collate(rows: list[tuple[np.ndarray, np.ndarray]], cfg: StreamConfig) -> dic
         "attention_mask": torch.from_numpy(np.arange(src)[None, :] < lengths[:, None]),
         "decoder_input_ids": torch.from_numpy(decoder_input_ids),
         "labels": torch.from_numpy(labels),
+        # flat indices of labelled positions, found here on the host so the model never syncs for them
+        "label_positions": torch.from_numpy(np.flatnonzero(labels.reshape(-1) >= 0)),
     }
 
 

@@ -30,6 +30,14 @@ class DistContext:
             dist.all_reduce(tensor)
         return tensor
 
+    def broadcast(self, obj):
+        """Rank 0's `obj` on every rank (a picklable value; no-op alone)."""
+        if self.world_size == 1:
+            return obj
+        box = [obj if self.rank == 0 else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def gather(self, obj) -> list:
         """[obj of rank 0, obj of rank 1, ...] on every rank."""
         if self.world_size == 1:

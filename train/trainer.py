@@ -79,6 +79,9 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     tensorboard: bool = True
+    activation_checkpointing: bool = False
+    peak_tflops: float | None = None
+    dist_timeout_s: float = 1800.0
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZER_DEFAULTS:
@@ -125,6 +128,19 @@ def make_optimizer(model: T5, cfg: TrainConfig) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
+#: Dense bf16 peak TFLOP/s of common accelerators (for MFU when --peak-tflops is not given).
+PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0}
+
+
+def training_flops(model: T5, input_tokens: float, target_tokens: float) -> float:
+    """Model FLOPs of a training step (forward + backward = 6 x multiply-adds per weight per token it
+    touches): encoder weights per real input token, decoder weights and the LM head per real target token.
+    Attention score FLOPs are left out (small at T5's lengths), so MFU is slightly understated."""
+    encoder = sum(p.numel() for p in model.encoder.parameters())
+    decoder = sum(p.numel() for p in model.decoder.parameters()) + model.shared.weight.numel()
+    return 6.0 * (encoder * input_tokens + decoder * target_tokens)
+
+
 def autocast_for(precision: str, device: torch.device):
     """Context manager factory for the run's precision: bf16 autocast on GPU by default, fp32 on CPU."""
     if precision == "auto":
@@ -137,8 +153,8 @@ def autocast_for(precision: str, device: torch.device):
 
 
 def _to(batch: dict, device: torch.device) -> dict:
-    keys = ("input_ids", "attention_mask", "decoder_input_ids", "labels")
-    return {k: batch[k].to(device, non_blocking=True) for k in keys}
+    keys = ("input_ids", "attention_mask", "decoder_input_ids", "labels", "label_positions")
+    return {k: batch[k].to(device, non_blocking=True) for k in keys if k in batch}
 
 
 def train_step(model, micro_batches, optimizer, ctx: DistContext, clip_norm: float, autocast) -> dict:
@@ -149,26 +165,28 @@ def train_step(model, micro_batches, optimizer, ctx: DistContext, clip_norm: flo
     """
     counts = torch.tensor(
         [sum(int((b["labels"] != -100).sum()) for b in micro_batches),
-         sum(int(b["attention_mask"].sum()) for b in micro_batches)],
+         sum(int(b["attention_mask"].sum()) for b in micro_batches),
+         sum(b["labels"].numel() + b["input_ids"].numel() for b in micro_batches)],
         dtype=torch.float64,
-        device=ctx.device,
-    )
+    )  # counted on the host copies: no device sync
     batches = [_to(b, ctx.device) for b in micro_batches]
-    label_tokens, input_tokens = ctx.all_reduce(counts).tolist()
+    label_tokens, input_tokens, padded_tokens = ctx.all_reduce(counts.to(ctx.device)).tolist()
     scale = ctx.world_size / max(1.0, label_tokens)
     loss_sum = torch.zeros((), dtype=torch.float64, device=ctx.device)
     for i, b in enumerate(batches):
         sync = i == len(batches) - 1 or not isinstance(model, DistributedDataParallel)
         with contextlib.nullcontext() if sync else model.no_sync():
             with autocast():
-                loss = model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"])
+                loss = model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"],
+                             b.get("label_positions"))
             (loss * scale).backward()
         loss_sum += loss.detach().double()
     params = [p for p in model.parameters() if p.grad is not None]
     norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm > 0 else float("inf"))
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return {"loss_sum": loss_sum, "label_tokens": label_tokens, "input_tokens": input_tokens, "grad_norm": norm}
+    return {"loss_sum": loss_sum, "label_tokens": label_tokens, "input_tokens": input_tokens,
+            "padded_tokens": padded_tokens, "grad_norm": norm}
 
 
 @torch.no_grad()
@@ -184,7 +202,8 @@ def evaluate(model: T5, stream: ExampleStream | None, ctx: DistContext, autocast
             break
         b = _to(batch, ctx.device)
         with autocast():
-            totals[0] += model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"]).double()
+            totals[0] += model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"],
+                               b.get("label_positions")).double()
         totals[1] += (b["labels"] != -100).sum()
     model.train(was_training)
     loss, tokens = ctx.all_reduce(totals).tolist()
@@ -248,6 +267,7 @@ class Trainer:
         payload = load_checkpoint(resume) if resume is not None else None
         torch.manual_seed(cfg.seed * 1000 + self.ctx.rank)
         self.model = build_model(self.model_cfg, seed=cfg.seed, device=self.ctx.device)
+        self.model.set_activation_checkpointing(cfg.activation_checkpointing)
         if cfg.init_from and payload is None:
             from train.hf_import import load_hf_weights
 
@@ -268,14 +288,17 @@ class Trainer:
             self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
 
     def _find_resume(self) -> Path | None:
+        """The checkpoint to resume, decided by rank 0 and broadcast: every rank loads the same one even if
+        a new checkpoint lands, or a shared filesystem shows it late, while the job starts."""
         if not self.cfg.resume:
             return None
-        if self.cfg.resume != "latest":
-            return Path(self.cfg.resume)
-        found = latest_checkpoint(self.run_dir)
-        if found is None and self.ctx.main:
-            print(f"no checkpoint in {self.run_dir}; starting from scratch", flush=True)
-        return found
+        found = None
+        if self.ctx.main:
+            found = Path(self.cfg.resume) if self.cfg.resume != "latest" else latest_checkpoint(self.run_dir)
+            if found is None:
+                print(f"no checkpoint in {self.run_dir}; starting from scratch", flush=True)
+        found = self.ctx.broadcast(None if found is None else str(found))
+        return None if found is None else Path(found)
 
     def _streams(self) -> tuple[ExampleStream, ExampleStream | None]:
         cfg, ctx = self.cfg, self.ctx
@@ -395,7 +418,8 @@ class Trainer:
         summary = {"start_step": self.step, "val_loss_initial": None, "val_loss": None, "train_loss": None}
         if self.step == 0 and cfg.eval_every:
             summary["val_loss_initial"] = summary["val_loss"] = self.validate()
-        window = {"loss": torch.zeros((), dtype=torch.float64, device=ctx.device), "labels": 0.0, "tokens": 0.0, "time": 0.0}
+        window = {"loss": torch.zeros((), dtype=torch.float64, device=ctx.device), "labels": 0.0, "tokens": 0.0,
+                  "inputs": 0.0, "padded": 0.0, "time": 0.0}
         started, start_step, last_saved = time.time(), self.step, None
         self.model.train()
         while self.step < target:
@@ -412,6 +436,8 @@ class Trainer:
             window["loss"] += stats["loss_sum"]
             window["labels"] += stats["label_tokens"]
             window["tokens"] += stats["label_tokens"] + stats["input_tokens"]
+            window["inputs"] += stats["input_tokens"]
+            window["padded"] += stats["padded_tokens"]
             window["time"] += time.time() - tick
             if self.step % cfg.log_every == 0 or self.step == target:
                 summary["train_loss"] = self._log_progress(window, lr, float(stats["grad_norm"]), started, start_step, target)
@@ -433,6 +459,14 @@ class Trainer:
         summary.update(step=self.step, tokens_seen=self.tokens_seen, parameters=self.model.num_parameters())
         return summary
 
+    def peak_tflops(self) -> float | None:
+        """Peak dense TFLOP/s of all processes (for MFU): --peak-tflops per process, else a known GPU's bf16."""
+        per_process = self.cfg.peak_tflops
+        if per_process is None and self.ctx.device.type == "cuda":
+            name = torch.cuda.get_device_name(self.ctx.device)
+            per_process = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+        return per_process * self.ctx.world_size if per_process else None
+
     def _stop_loader(self) -> None:
         """Stop the DataLoader's worker processes and pin-memory thread now, not at interpreter exit."""
         batches, self._batches = getattr(self, "_batches", None), None
@@ -447,24 +481,32 @@ class Trainer:
 
     def _log_progress(self, window: dict, lr: float, grad_norm: float, started: float, start_step: int, target: int):
         loss = float(self.ctx.all_reduce(window["loss"].clone())) / max(1.0, window["labels"])
-        rate = window["tokens"] / max(1e-9, window["time"])
+        seconds = max(1e-9, window["time"])
+        rate = window["tokens"] / seconds
         done = self.step - start_step
         eta = (time.time() - started) / max(1, done) * (target - self.step)
+        padding = 1.0 - window["tokens"] / max(1.0, window["padded"])
+        tflops = training_flops(self.model, window["inputs"], window["labels"]) / seconds / 1e12
         record = {"step": self.step, "loss": loss, "lr": lr, "tokens_per_s": rate, "grad_norm": grad_norm,
-                  "tokens_seen": self.tokens_seen, "elapsed_s": time.time() - started}
+                  "tokens_seen": self.tokens_seen, "elapsed_s": time.time() - started, "padding": padding,
+                  "model_tflops": tflops}
+        peak = self.peak_tflops()
+        mfu = f" | mfu {tflops / peak:.1%}" if peak else ""
+        if peak:
+            record["mfu"] = tflops / peak
         self.log.write(record)
         self.log.say(
-            f"step {self.step}/{self.cfg.steps} | loss {loss:.4f} | {rate:,.0f} tok/s | lr {lr:.2e} "
-            f"| grad {grad_norm:.2f} | eta {format_eta(eta)}"
+            f"step {self.step}/{self.cfg.steps} | loss {loss:.4f} | {rate:,.0f} tok/s | pad {padding:.0%}{mfu} "
+            f"| lr {lr:.2e} | grad {grad_norm:.2f} | eta {format_eta(eta)}"
         )
         window["loss"].zero_()
-        window["labels"] = window["tokens"] = window["time"] = 0.0
+        window["labels"] = window["tokens"] = window["inputs"] = window["padded"] = window["time"] = 0.0
         return loss
 
 
 def run(cfg: TrainConfig) -> dict:
     """Train per `cfg` in this process (joining a torchrun job if launched by one); returns the summary."""
-    ctx = init_distributed(cfg.device)
+    ctx = init_distributed(cfg.device, cfg.dist_timeout_s)
     trainer = None
     try:
         trainer = Trainer(cfg, ctx)
