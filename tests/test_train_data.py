@@ -186,3 +186,28 @@ def test_other_schema_versions_are_refused(tmp_path):
     pq.write_table(pa.Table.from_pylist(_rows(3), schema=schema), tmp_path / "part-00000.parquet")
     with pytest.raises(ValueError, match="schema version"):
         plan_units([str(tmp_path / "part-00000.parquet")])
+
+
+def test_readers_get_balanced_row_counts_from_unequal_units(tmp_path):
+    root = tmp_path / "corpus"
+    rows = _rows(400)
+    # files of very different sizes, one row group each
+    start = 0
+    sizes = (5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 70)
+    for number, size in enumerate(sizes):
+        write_shards(root / "examples" / "train" / f"f{number}", rows[start:start + size], rows_per_file=size,
+                     row_group_size=size)
+        (root / "examples" / "train" / f"f{number}" / "part-00000.parquet").rename(
+            root / "examples" / "train" / f"part-{number:05d}.parquet")
+        start += size
+    write_manifest(root, {"test": "balance"})
+    files = split_files(str(root), "train")
+    stream = ExampleStream(files, StreamConfig(batch_size=4, seed=1), world_size=4, num_workers=0)
+    assert sorted(u.stop - u.start for u in stream.units) == list(sizes)
+    for epoch in (0, 1, 2):
+        counts = [sum(u.stop - u.start for u in stream.shard_units(shard, epoch)) for shard in range(4)]
+        # greedy by rows: readers differ by at most one unit (dealt round-robin they could differ by far more)
+        assert sum(counts) == 400 and max(counts) - min(counts) <= max(sizes), counts
+    units = plan_units(files, 4)
+    again = ExampleStream(files, StreamConfig(batch_size=4, seed=1), world_size=4, units=units)
+    assert again.shard_units(2, 0) == stream.shard_units(2, 0)  # a broadcast plan reads the same

@@ -83,6 +83,20 @@ def plan_units(files: list[str], min_units: int = 1) -> list[Unit]:
     return units
 
 
+def balanced_assignment(units: list[Unit], order, readers: int) -> list[list[int]]:
+    """Unit indices per reader: `order` dealt greedily to the reader with the fewest rows so far."""
+    import heapq
+
+    heap = [(0, reader) for reader in range(readers)]
+    out: list[list[int]] = [[] for _ in range(readers)]
+    for i in order:
+        rows, reader = heapq.heappop(heap)
+        out[reader].append(int(i))
+        unit = units[int(i)]
+        heapq.heappush(heap, (rows + unit.stop - unit.start, reader))
+    return out
+
+
 def derive_seed(*parts) -> int:
     """A 64-bit seed from blake2b of the parts' text (stable across processes and runs)."""
     digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
@@ -216,6 +230,7 @@ class ExampleStream(IterableDataset):
         infinite: bool = True,
         position: DataPosition | None = None,
         version_id: str | None = None,
+        units: list[Unit] | None = None,
     ):
         super().__init__()
         if not files:
@@ -223,7 +238,8 @@ class ExampleStream(IterableDataset):
         self.files, self.cfg, self.infinite = list(files), cfg, infinite
         self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
         self.readers = world_size * max(1, num_workers)
-        self.units = plan_units(self.files, self.readers)
+        # `units` lets rank 0 read every footer once and broadcast the plan (see Trainer._streams)
+        self.units = list(units) if units is not None else plan_units(self.files, self.readers)
         self.position = position or DataPosition()
         self.version_id = version_id
 
@@ -237,11 +253,15 @@ class ExampleStream(IterableDataset):
                 "config": cfg}
 
     def shard_units(self, shard: int, epoch: int) -> list[Unit]:
-        """The units reader `shard` reads in `epoch`, in reading order."""
+        """The units reader `shard` reads in `epoch`, in reading order.
+
+        Units are taken in a seeded order and each goes to the reader with the fewest rows so far (ties to
+        the lowest reader), so readers' row counts differ by at most one unit and ranks end epochs together.
+        """
         order = np.arange(len(self.units))
         if self.cfg.shuffle:
             order = rng_for(self.cfg.seed, "units", epoch).permutation(len(self.units))
-        return [self.units[i] for i in order[shard :: self.readers]]
+        return [self.units[i] for i in balanced_assignment(self.units, order, self.readers)[shard]]
 
     def _rows(self, units: list[Unit]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         cache, cfg = _ParquetCache(self.files), self.cfg

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from train.config import ModelConfig, count_parameters, describe_parameters, padded_vocab_size, preset
 from train.corpus import open_corpus
-from train.data import DataPosition, ExampleStream, StreamConfig
+from train.data import DataPosition, ExampleStream, StreamConfig, plan_units
 from train.distributed import DistContext, init_distributed, shutdown_distributed
 from train.metrics import MetricsLog, format_eta
 from train.model import T5, build_model
@@ -317,7 +317,11 @@ class Trainer:
         train_files = self.corpus.split_files("train")
         if not train_files:
             raise FileNotFoundError(f"{cfg.data}/manifest.json lists no examples/train shards")
-        train = ExampleStream(train_files, stream_cfg, ctx.rank, ctx.world_size, cfg.num_workers, version_id=version)
+        # rank 0 reads every shard footer once and broadcasts the plan (not every rank x every file)
+        readers = ctx.world_size * max(1, cfg.num_workers)
+        units = ctx.broadcast(plan_units(train_files, readers) if ctx.main else None)
+        train = ExampleStream(train_files, stream_cfg, ctx.rank, ctx.world_size, cfg.num_workers, version_id=version,
+                              units=units)
         val_files = self.corpus.split_files("validation")
         val_cfg = dataclasses.replace(stream_cfg, shuffle=False)
         val = (ExampleStream(val_files, val_cfg, ctx.rank, ctx.world_size, 0, infinite=False, version_id=version)
