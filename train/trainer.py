@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,19 +24,11 @@ from train.config import ModelConfig, count_parameters, describe_parameters, pad
 from train.corpus import open_corpus
 from train.data import DataPosition, ExampleStream, StreamConfig, plan_units
 from train.distributed import DistContext, init_distributed, shutdown_distributed
-from train.metrics import MetricsLog, format_eta
+from train.metrics import PEAK_BF16_TFLOPS, MetricsLog, format_eta, training_flops
+from train.optim import OPTIMIZER_DEFAULTS, lr_factor, make_optimizer
 from train.model import T5, build_model
 
 CHECKPOINT_FORMAT = 1
-
-
-#: What lr, schedule and weight decay mean per optimizer when not given. AdamW: a peak step size with
-#: cosine decay. torch's Adafactor takes `lr` as the cap on its *relative* step (min(lr, 1/sqrt(t)) x
-#: RMS of the parameter), so T5's own recipe is lr 1e-2, constant after warmup, no weight decay.
-OPTIMIZER_DEFAULTS = {
-    "adamw": {"lr": 5e-4, "schedule": "cosine", "weight_decay": 0.01},
-    "adafactor": {"lr": 1e-2, "schedule": "constant", "weight_decay": 0.0},
-}
 
 
 @dataclass
@@ -93,52 +84,6 @@ class TrainConfig:
     def warmup(self) -> int:
         """Warmup steps: as given, else min(1000, steps // 10)."""
         return self.warmup_steps if self.warmup_steps is not None else min(1000, self.steps // 10)
-
-
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Multiplier of cfg.lr for optimizer step `step` (1-based): linear warmup, then the decay schedule."""
-    warmup, total = cfg.warmup(), max(1, cfg.steps)
-    if warmup and step <= warmup:
-        return step / warmup
-    if cfg.schedule == "constant":
-        return 1.0
-    if cfg.schedule == "inverse_sqrt":
-        return math.sqrt(max(1, warmup) / step)
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    if cfg.schedule == "linear":
-        shape = 1.0 - progress
-    elif cfg.schedule == "cosine":
-        shape = 0.5 * (1.0 + math.cos(math.pi * progress))
-    else:
-        raise ValueError(f"unknown schedule {cfg.schedule!r}")
-    return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * shape
-
-
-def make_optimizer(model: T5, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW (decay on matrices, none on norms and position-bias tables) or torch's Adafactor."""
-    decay, plain = [], []
-    for name, param in model.named_parameters():
-        (plain if param.dim() < 2 or "relative_attention_bias" in name else decay).append(param)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": plain, "weight_decay": 0.0}]
-    if cfg.optimizer == "adamw":
-        fused = next(model.parameters()).is_cuda
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), fused=fused)
-    if cfg.optimizer == "adafactor":
-        return torch.optim.Adafactor(groups, lr=cfg.lr)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
-
-
-#: Dense bf16 peak TFLOP/s of common accelerators (for MFU when --peak-tflops is not given).
-PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0}
-
-
-def training_flops(model: T5, input_tokens: float, target_tokens: float) -> float:
-    """Model FLOPs of a training step (forward + backward = 6 x multiply-adds per weight per token it
-    touches): encoder weights per real input token, decoder weights and the LM head per real target token.
-    Attention score FLOPs are left out (small at T5's lengths), so MFU is slightly understated."""
-    encoder = sum(p.numel() for p in model.encoder.parameters())
-    decoder = sum(p.numel() for p in model.decoder.parameters()) + model.shared.weight.numel()
-    return 6.0 * (encoder * input_tokens + decoder * target_tokens)
 
 
 def autocast_for(precision: str, device: torch.device):
