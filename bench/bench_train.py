@@ -61,7 +61,8 @@ def step_functions(ours, theirs, batch: dict, autocast) -> dict:
 
     def ours_step():
         with autocast():
-            loss = ours(batch["input_ids"], batch["decoder_input_ids"], batch["attention_mask"], labels) / n_labels
+            loss = ours(batch["input_ids"], batch["decoder_input_ids"], batch["attention_mask"], labels,
+                        batch["label_positions"]) / n_labels
         loss.backward()
         opt_ours.step()
         opt_ours.zero_grad(set_to_none=True)
@@ -197,6 +198,62 @@ def bench_gpu(args) -> dict:
     return out
 
 
+def one_config(preset_name: str, impl: str, checkpointing: bool, args) -> dict:
+    """tokens/s and peak RSS of one (preset, implementation, activation checkpointing) in this process."""
+    import resource
+
+    torch.set_num_threads(args.threads)
+    if impl == "transformers":
+        import transformers  # noqa: F401  (imported before the baseline: its import is not the model's memory)
+    base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cfg = preset(preset_name, vocab_size=args.vocab, dropout_rate=0.1)
+    batch = make_batch(cfg, args.batch_size, args.src_len, args.tgt_len)
+    tokens = int(batch["attention_mask"].sum() + (batch["labels"] != -100).sum())
+    if impl == "transformers":
+        from transformers import T5Config, T5ForConditionalGeneration
+
+        model = T5ForConditionalGeneration(T5Config(**hf_config(cfg))).train()  # only one model in memory
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        step = step_functions(build_model(preset("tiny", vocab_size=256)), model, batch, contextlib.nullcontext)
+        fn = step["transformers"]
+    else:
+        ours = build_model(cfg, seed=0).train()
+        ours.set_activation_checkpointing(checkpointing)
+        fn = step_functions(ours, build_model(preset("tiny", vocab_size=256)), batch, contextlib.nullcontext)["ours"]
+    rate = measure({"x": fn}, tokens, args.rounds, args.steps, torch.device("cpu"))["x"][0]
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"preset": preset_name, "impl": impl, "checkpointing": checkpointing, "tokens_per_s": rate,
+            "peak_rss_mb": (peak_kb - base_kb) / 1024, "batch": list(batch["input_ids"].shape) + [batch["labels"].shape[1]]}
+
+
+def bench_memory(args) -> dict:
+    """Every (preset, ours/transformers, checkpointing off/on) in a fresh subprocess, so each peak RSS is
+    its own: the growth of the process's peak RSS over its size after imports = model + AdamW state + the
+    activations of one step."""
+    import json
+    import subprocess
+    import sys
+
+    out: dict = {}
+    for name in args.memory_presets.split(","):
+        for impl in ("ours", "transformers"):
+            for ckpt in (False, True):
+                command = [sys.executable, "-m", "bench.bench_train", "--one", f"{name}:{impl}:{int(ckpt)}",
+                           "--threads", str(args.threads), "--rounds", str(args.rounds), "--steps", str(args.steps),
+                           "--batch-size", str(args.batch_size), "--src-len", str(args.src_len),
+                           "--tgt-len", str(args.tgt_len), "--vocab", str(args.vocab)]
+                done = subprocess.run(command, capture_output=True, text=True, check=True)
+                r = json.loads(done.stdout.strip().splitlines()[-1])
+                key = f"mem_{name}_{impl}{'_ckpt' if ckpt else ''}"
+                out[f"{key}_tokens_per_s"] = r["tokens_per_s"]
+                out[f"{key}_peak_rss_mb"] = r["peak_rss_mb"]
+        for ckpt in ("", "_ckpt"):
+            out[f"mem_{name}{ckpt}_speed_ratio"] = (out[f"mem_{name}_ours{ckpt}_tokens_per_s"]
+                                                   / out[f"mem_{name}_transformers{ckpt}_tokens_per_s"])
+    return out
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.bench_train", description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="small", help="model preset for the CPU comparison (default small)")
@@ -210,13 +267,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gpu-batch", type=int, default=32)
     p.add_argument("--gpu-steps", type=int, default=10)
     p.add_argument("--peak-tflops", type=float, default=None, help="GPU bf16 peak, if not in the built-in table")
+    p.add_argument("--memory", action="store_true",
+                   help="also tokens/s and peak RSS per preset x (ours, transformers) x activation checkpointing")
+    p.add_argument("--memory-presets", default="small,base", help="presets for --memory (default small,base)")
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # PRESET:IMPL:CKPT, used by --memory
     return p.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     """Run the CPU comparison and (when present) the GPU MFU measurement; print and return figures."""
     args = parse_args(argv)
+    if args.one:
+        import json
+
+        name, impl, ckpt = args.one.split(":")
+        result = one_config(name, impl, ckpt == "1", args)
+        print(json.dumps(result))
+        return result
     figures = {**bench_cpu(args), **bench_gpu(args)}
+    if args.memory:
+        figures.update(bench_memory(args))
     for key, value in figures.items():
         if isinstance(value, float):
             print(f"{key}: {value:.3e}" if 0 < abs(value) < 1e-2 else f"{key}: {value:,.3f}")

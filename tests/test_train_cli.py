@@ -75,3 +75,15 @@ def test_train_then_generate_then_export(tmp_path, capsys):
     (run_dir / "hf" / "model.safetensors").unlink()
     assert main(["export", str(run_dir)]) == 0
     assert (run_dir / "hf" / "model.safetensors").is_file() and (run_dir / "hf" / "tokenizer.json").is_file()
+
+
+def test_module_entry_point_takes_the_same_flags_as_longlm_train():
+    from train.__main__ import _argv
+    from train.cli import build_parser
+
+    flags = ["--data", "corpus", "--out", "run", "--model", "tiny", "--steps", "7", "--lr", "3e-3"]
+    implied = build_parser().parse_args(_argv(flags))
+    named = build_parser().parse_args(["train", *flags])
+    assert vars(implied) == vars(named) and implied.command == "train" and implied.steps == 7
+    assert _argv(["export", "run"]) == ["export", "run"]  # other subcommands still reachable
+    assert _argv(["train", *flags]) == ["train", *flags]  # the older spelling keeps working

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from schemas.tables import EXAMPLES, SCHEMA_VERSION_KEY
 from train.data import DataPosition, ExampleStream, StreamConfig, collate, plan_units, split_files
-from train.synthetic import write_shards
+from train.synthetic import write_manifest, write_shards
 
 
 def _rows(n: int, seed: int = 0) -> list[dict]:
@@ -31,6 +31,7 @@ def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     rows = _rows(500)
     write_shards(root / "examples" / "train", rows, rows_per_file=130, row_group_size=20)
+    write_manifest(root, {"test": "data"})
     return root, rows
 
 
@@ -47,6 +48,22 @@ def test_split_files_finds_sorted_parts(corpus):
     files = split_files(str(root), "train")
     assert [f.rsplit("/", 1)[1] for f in files] == [f"part-{i:05d}.parquet" for i in range(4)]
     assert split_files(str(root), "validation") == []
+
+
+def test_shards_come_from_the_manifest_never_from_a_glob(tmp_path):
+    root = tmp_path / "corpus"
+    write_shards(root / "examples" / "train", _rows(60), rows_per_file=30, row_group_size=10)
+    with pytest.raises(FileNotFoundError, match="manifest.json not found"):
+        split_files(str(root), "train")  # a build that died before its manifest is not a corpus
+    write_manifest(root, {"build": 1})
+    listed = split_files(str(root), "train")
+    # a stale shard of an earlier build in the same directory is not read
+    write_shards(root / "examples" / "stale", _rows(5, seed=1), rows_per_file=30)
+    (root / "examples" / "stale" / "part-00000.parquet").rename(root / "examples" / "train" / "part-00099.parquet")
+    assert split_files(str(root), "train") == listed and len(listed) == 2
+    (root / "examples" / "train" / "part-00001.parquet").unlink()
+    with pytest.raises(FileNotFoundError, match="missing.*part-00001"):
+        split_files(str(root), "train")
 
 
 @pytest.mark.parametrize("world,workers", [(1, 0), (2, 2), (3, 1)])
@@ -169,3 +186,28 @@ def test_other_schema_versions_are_refused(tmp_path):
     pq.write_table(pa.Table.from_pylist(_rows(3), schema=schema), tmp_path / "part-00000.parquet")
     with pytest.raises(ValueError, match="schema version"):
         plan_units([str(tmp_path / "part-00000.parquet")])
+
+
+def test_readers_get_balanced_row_counts_from_unequal_units(tmp_path):
+    root = tmp_path / "corpus"
+    rows = _rows(400)
+    # files of very different sizes, one row group each
+    start = 0
+    sizes = (5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 70)
+    for number, size in enumerate(sizes):
+        write_shards(root / "examples" / "train" / f"f{number}", rows[start:start + size], rows_per_file=size,
+                     row_group_size=size)
+        (root / "examples" / "train" / f"f{number}" / "part-00000.parquet").rename(
+            root / "examples" / "train" / f"part-{number:05d}.parquet")
+        start += size
+    write_manifest(root, {"test": "balance"})
+    files = split_files(str(root), "train")
+    stream = ExampleStream(files, StreamConfig(batch_size=4, seed=1), world_size=4, num_workers=0)
+    assert sorted(u.stop - u.start for u in stream.units) == list(sizes)
+    for epoch in (0, 1, 2):
+        counts = [sum(u.stop - u.start for u in stream.shard_units(shard, epoch)) for shard in range(4)]
+        # greedy by rows: readers differ by at most one unit (dealt round-robin they could differ by far more)
+        assert sum(counts) == 400 and max(counts) - min(counts) <= max(sizes), counts
+    units = plan_units(files, 4)
+    again = ExampleStream(files, StreamConfig(batch_size=4, seed=1), world_size=4, units=units)
+    assert again.shard_units(2, 0) == stream.shard_units(2, 0)  # a broadcast plan reads the same

@@ -110,7 +110,7 @@ def corpus(tmp_path_factory):
 def test_torchrun_module_entry_point_trains_with_two_processes(corpus, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "train", "train", "--data", str(corpus), "--out", str(out), "--model", "tiny", "--steps", "4",
+               "-m", "train", "--data", str(corpus), "--out", str(out), "--model", "tiny", "--steps", "4",
                "--batch-size", "4", "--threads", "1", "--num-workers", "0", "--eval-every", "2", "--save-every", "2",
                "--log-every", "1", "--no-tensorboard"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

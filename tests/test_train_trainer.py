@@ -81,6 +81,23 @@ def test_resume_refuses_a_different_data_stream(corpus, tmp_path):
         run(_cfg(corpus, tmp_path / "r", steps=4, batch_size=4, resume="latest"))
 
 
+def test_resume_refuses_another_corpus_version_with_the_same_file_names(corpus, tmp_path):
+    import shutil
+
+    from train.synthetic import write_manifest
+
+    copy = tmp_path / "corpus"
+    shutil.copytree(corpus, copy)
+    run(_cfg(copy, tmp_path / "r", steps=4, stop_at=2))
+    before = json.loads((copy / "manifest.json").read_text())["version_id"]
+    write_manifest(copy, {"rebuilt": True})  # same shard names, another version
+    after = json.loads((copy / "manifest.json").read_text())["version_id"]
+    assert before != after
+    assert load_checkpoint(latest_checkpoint(tmp_path / "r"))["data"]["fingerprint"]["version_id"] == before
+    with pytest.raises(ValueError, match=f"corpus version {before}.*version {after}"):
+        run(_cfg(copy, tmp_path / "r", steps=4, resume="latest"))
+
+
 def test_sigkill_during_a_checkpoint_leaves_the_previous_one_usable(corpus, tmp_path):
     out = tmp_path / "killed"
     opts = dict(steps=6, save_every=2)
@@ -124,6 +141,25 @@ def test_adafactor_and_schedules(corpus, tmp_path):
     assert TrainConfig(data="", out="", steps=50).warmup() == 5
 
 
+def test_adafactor_defaults_are_t5s_own_and_lr_caps_the_relative_step():
+    from train.model import build_model
+    from train.config import preset
+    from train.trainer import make_optimizer
+
+    ada = TrainConfig(data="", out="", steps=1000, warmup_steps=100, optimizer="adafactor")
+    assert (ada.lr, ada.schedule, ada.weight_decay) == (1e-2, "constant", 0.0)
+    assert [lr_factor(s, ada) for s in (50, 100, 101, 1000)] == [0.5, 1.0, 1.0, 1.0]
+    adamw = TrainConfig(data="", out="", steps=1000)
+    assert (adamw.lr, adamw.schedule, adamw.weight_decay) == (5e-4, "cosine", 0.01)
+    explicit = TrainConfig(data="", out="", optimizer="adafactor", lr=3e-3, schedule="linear")
+    assert (explicit.lr, explicit.schedule) == (3e-3, "linear")
+    optimizer = make_optimizer(build_model(preset("tiny", vocab_size=256)), ada)
+    assert isinstance(optimizer, torch.optim.Adafactor)
+    assert {g["lr"] for g in optimizer.param_groups} == {1e-2} and {g["weight_decay"] for g in optimizer.param_groups} == {0.0}
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(data="", out="", optimizer="sgd")
+
+
 def test_checkpoints_are_pruned_and_temporaries_ignored(tmp_path):
     for step in (1, 2, 3):
         save_checkpoint(tmp_path, step, {"step": step, "x": torch.ones(2) * step}, keep=2)
@@ -161,3 +197,14 @@ def test_metrics_log_writes_tensorboard_when_available_and_truncates_on_resume(t
     assert ("loss", 2.0, 2) in calls and calls[0] == ("init", str(tmp_path / "tensorboard")) and calls[-1] == ("close",)
     MetricsLog(tmp_path, enabled=True, tensorboard=False, resume_step=2)  # a resumed run from step 2
     assert [r["step"] for r in _metrics(tmp_path)] == [1, 2]
+
+
+def test_activation_checkpointing_trains_to_the_same_parameters_and_logs_padding_and_mfu(corpus, tmp_path):
+    opts = dict(steps=4, save_every=4, dropout=0.1, peak_tflops=1.0)
+    run(_cfg(corpus, tmp_path / "plain", **opts))
+    run(_cfg(corpus, tmp_path / "ckpt", activation_checkpointing=True, **opts))
+    a, b = _final_model(tmp_path / "plain"), _final_model(tmp_path / "ckpt")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    progress = [r for r in _metrics(tmp_path / "ckpt") if "loss" in r]
+    assert all(0.0 < r["padding"] < 1.0 and r["model_tflops"] > 0 for r in progress)
+    assert all(r["mfu"] == pytest.approx(r["model_tflops"] / 1.0) for r in progress)

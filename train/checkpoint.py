@@ -123,6 +123,6 @@ def prune(root: Path, keep: int) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """The payload saved in checkpoint directory `path`."""
-    with open(Path(path) / STATE_FILE, "rb") as handle:
-        return torch.load(handle, map_location=map_location, weights_only=True)
+    """The payload saved in checkpoint directory `path`, memory-mapped (tensors are paged in as they are
+    copied into the model and optimizer, so a 1B-parameter state never sits in RAM twice)."""
+    return torch.load(Path(path) / STATE_FILE, map_location=map_location, weights_only=True, mmap=True)

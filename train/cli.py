@@ -1,7 +1,7 @@
 """Command line of the trainer: `train`, `generate` and `export` subcommands.
 
 `longlm train ...` / `longlm generate ...` forward here as main(["train", ...]); the same parser serves
-`python -m train ...` and `torchrun --nproc_per_node N -m train train ...` (DDP).
+`python -m train ...` and `torchrun --nproc_per_node N -m train --data ...` (DDP; `train` is implied).
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from train.config import PRESETS
 EPILOG_TRAIN = """\
 examples:
   longlm train --data corpus --model tiny --out runs/demo --steps 300 --batch-size 16 --lr 1e-3
-  torchrun --nproc_per_node 2 -m train train --data corpus --model small --out runs/small
+  torchrun --nproc_per_node 2 -m train --data corpus --model small --out runs/small   # DDP, same flags
   longlm train --data corpus --model small --out runs/small --resume      # continue from the latest checkpoint
+  longlm train --data corpus --init-from LongLM-base --out runs/cont    # continued pretraining (see README)
 
-Reads DIR/examples/{train,validation}/part-*.parquet and DIR/vocab/spiece.model (local or fsspec URL).
+Reads the examples/{train,validation} shards that DIR/manifest.json lists (never a glob: stale files are
+ignored) and DIR/vocab/spiece.model (local or fsspec URL); --resume requires the same corpus version id.
 Writes RUN/metrics.jsonl, RUN/checkpoints/step-N/ (every --save-every steps) and, at the end, RUN/hf/
 (transformers-loadable T5 + tokenizer). --batch-size is examples per process per micro-batch; the global
 batch is batch-size x grad-accum x processes.
@@ -51,6 +53,10 @@ def _add_train(sub) -> None:
     g.add_argument("--steps", type=int, default=d["steps"], help="optimizer steps in total (default %(default)s)")
     g.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
                    help="continue from RUN's latest checkpoint (or the given checkpoint directory)")
+    g.add_argument("--init-from", default=None, metavar="DIR",
+                   help="start from the weights of a Hugging Face T5 directory (a released LongLM checkpoint or "
+                        "an export: config.json + model.safetensors or pytorch_model.bin); its architecture "
+                        "replaces --model, its vocabulary must be the corpus's")
     g.add_argument("--stop-at", type=int, default=None, metavar="STEP",
                    help="checkpoint and stop at this step (the schedule still spans --steps)")
     g.add_argument("--seed", type=int, default=d["seed"], help="initialisation and data-order seed")
@@ -64,13 +70,17 @@ def _add_train(sub) -> None:
     g.add_argument("--max-target-len", type=int, default=d["max_target_len"], help="truncate targets to this")
     g.add_argument("--vocab-size", type=int, default=None, help="embedding rows when DIR has no vocab/spiece.model")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--lr", type=float, default=d["lr"], help="peak learning rate (default %(default)s)")
-    g.add_argument("--optimizer", default=d["optimizer"], choices=["adamw", "adafactor"])
-    g.add_argument("--schedule", default=d["schedule"], choices=["cosine", "linear", "inverse_sqrt", "constant"],
-                   help="decay after warmup (default %(default)s)")
+    g.add_argument("--optimizer", default=d["optimizer"], choices=["adamw", "adafactor"],
+                   help="adamw (default) or torch's Adafactor (T5's optimizer; factored, less memory)")
+    g.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate; for adafactor the cap on its relative step "
+                        "(default: adamw 5e-4, adafactor 1e-2)")
+    g.add_argument("--schedule", default=None, choices=["cosine", "linear", "inverse_sqrt", "constant"],
+                   help="decay after warmup (default: adamw cosine, adafactor constant as in T5)")
     g.add_argument("--warmup-steps", type=int, default=None, help="linear warmup (default min(1000, steps/10))")
     g.add_argument("--min-lr-ratio", type=float, default=d["min_lr_ratio"], help="final lr / peak for cosine/linear")
-    g.add_argument("--weight-decay", type=float, default=d["weight_decay"])
+    g.add_argument("--weight-decay", type=float, default=None,
+                   help="decoupled weight decay on matrices (default: adamw 0.01, adafactor 0)")
     g.add_argument("--clip-norm", type=float, default=d["clip_norm"], help="gradient clipping norm (0: off)")
     g.add_argument("--dropout", type=float, default=None, help="dropout rate (default: the preset's 0.1)")
     g.add_argument("--precision", default=d["precision"], choices=["auto", "fp32", "bf16"],
@@ -82,7 +92,13 @@ def _add_train(sub) -> None:
     g.add_argument("--save-every", type=int, default=d["save_every"], help="steps between checkpoints (0: end only)")
     g.add_argument("--keep-checkpoints", type=int, default=d["keep_checkpoints"], help="checkpoints kept")
     g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", help="skip TensorBoard logs")
-    g = p.add_argument_group("hardware")
+    g.add_argument("--peak-tflops", type=float, default=None,
+                   help="peak TFLOP/s of one device, for the MFU in progress lines (known GPUs: automatic)")
+    g = p.add_argument_group("hardware and memory")
+    g.add_argument("--activation-checkpointing", action="store_true",
+                   help="recompute each block's activations in backward (less memory, ~30%% more compute)")
+    g.add_argument("--dist-timeout-s", type=float, default=d["dist_timeout_s"],
+                   help="seconds a collective may wait for the other ranks before the job fails")
     g.add_argument("--device", default=d["device"], choices=["auto", "cpu", "cuda"])
     g.add_argument("--threads", type=int, default=None, help="torch intra-op threads per process")
 
@@ -110,6 +126,10 @@ def _add_export(sub) -> None:
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("--checkpoint", default=None, help="checkpoint directory (default: RUN's latest)")
     p.add_argument("--out", default=None, help="output directory (default RUN/hf)")
+
+
+#: Subcommands of this parser (python -m train implies `train` when none is named).
+COMMANDS = ("train", "generate", "export")
 
 
 def build_parser(prog: str = "longlm") -> argparse.ArgumentParser:
@@ -159,7 +179,8 @@ def _export(args) -> int:
     payload = load_checkpoint(path)
     vocab = run_dir / "spiece.model"
     out = export_hf(payload["model"], ModelConfig.from_dict(payload["model_config"]),
-                    Path(args.out) if args.out else run_dir / "hf", vocab if vocab.is_file() else None)
+                    Path(args.out) if args.out else run_dir / "hf", vocab if vocab.is_file() else None,
+                    continuation_sentinel=payload.get("conventions", {}).get("continuation_sentinel", 0))
     print(f"exported step {payload['step']} to {out}")
     return 0
 

@@ -1,4 +1,4 @@
-"""Streams the EXAMPLES Parquet shards (examples/<split>/part-*.parquet) as padded training batches.
+"""Streams the EXAMPLES Parquet shards the corpus manifest lists for a split as padded training batches.
 
 Work is split in *units*: a Parquet row group, or a row range of one when there are fewer row groups
 than readers. Every epoch the units are permuted from (seed, epoch) and dealt round-robin to the
@@ -8,7 +8,8 @@ and pads each batch only to its own longest row. Everything is a pure function o
 so a reader's position is just (epoch, batches already taken), and resuming replays nothing but I/O.
 
 Batches are dicts of tensors: input_ids, attention_mask, decoder_input_ids (targets shifted right,
-starting with the decoder start id), labels (-100 on padding), plus ints shard/epoch/index.
+starting with the decoder start id), labels (-100 on padding), label_positions (flat indices of the
+labelled positions), plus ints shard/epoch/index.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -24,25 +24,15 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from schemas.tables import EXAMPLES, SCHEMA_VERSION, SCHEMA_VERSION_KEY
+from schemas.tables import SCHEMA_VERSION, SCHEMA_VERSION_KEY
+from train.corpus import is_url, open_corpus
 
 _COLUMNS = ["input_ids", "target_ids"]
 
 
-def is_url(path: str) -> bool:
-    """True for fsspec-style URLs (gs://, s3://, file://, memory://...)."""
-    return "://" in str(path)
-
-
 def split_files(data_dir: str, split: str) -> list[str]:
-    """Sorted paths of DIR/examples/<split>/part-*.parquet (local paths or fsspec URLs)."""
-    directory = f"{str(data_dir).rstrip('/')}/{EXAMPLES.name}/{split}"
-    if is_url(directory):
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(directory)
-        return sorted(fs.unstrip_protocol(p) for p in fs.glob(f"{root}/part-*.parquet"))
-    return sorted(str(p) for p in Path(directory).glob("part-*.parquet"))
+    """Paths of the examples shards of `split` that DIR/manifest.json lists (never a glob; see train.corpus)."""
+    return open_corpus(data_dir).split_files(split)
 
 
 def open_parquet(path: str) -> pq.ParquetFile:
@@ -91,6 +81,20 @@ def plan_units(files: list[str], min_units: int = 1) -> list[Unit]:
         cuts = np.linspace(0, rows, min(pieces, rows) + 1).astype(int)
         units.extend(Unit(index, rg, int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a)
     return units
+
+
+def balanced_assignment(units: list[Unit], order, readers: int) -> list[list[int]]:
+    """Unit indices per reader: `order` dealt greedily to the reader with the fewest rows so far."""
+    import heapq
+
+    heap = [(0, reader) for reader in range(readers)]
+    out: list[list[int]] = [[] for _ in range(readers)]
+    for i in order:
+        rows, reader = heapq.heappop(heap)
+        out[reader].append(int(i))
+        unit = units[int(i)]
+        heapq.heappush(heap, (rows + unit.stop - unit.start, reader))
+    return out
 
 
 def derive_seed(*parts) -> int:
@@ -184,6 +188,8 @@ def collate(rows: list[tuple[np.ndarray, np.ndarray]], cfg: StreamConfig) -> dic
         "attention_mask": torch.from_numpy(np.arange(src)[None, :] < lengths[:, None]),
         "decoder_input_ids": torch.from_numpy(decoder_input_ids),
         "labels": torch.from_numpy(labels),
+        # flat indices of labelled positions, found here on the host so the model never syncs for them
+        "label_positions": torch.from_numpy(np.flatnonzero(labels.reshape(-1) >= 0)),
     }
 
 
@@ -223,6 +229,8 @@ class ExampleStream(IterableDataset):
         num_workers: int = 0,
         infinite: bool = True,
         position: DataPosition | None = None,
+        version_id: str | None = None,
+        units: list[Unit] | None = None,
     ):
         super().__init__()
         if not files:
@@ -230,23 +238,30 @@ class ExampleStream(IterableDataset):
         self.files, self.cfg, self.infinite = list(files), cfg, infinite
         self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
         self.readers = world_size * max(1, num_workers)
-        self.units = plan_units(self.files, self.readers)
+        # `units` lets rank 0 read every footer once and broadcast the plan (see Trainer._streams)
+        self.units = list(units) if units is not None else plan_units(self.files, self.readers)
         self.position = position or DataPosition()
+        self.version_id = version_id
 
     def fingerprint(self) -> dict:
-        """What a saved position depends on (shard names, not their location, so a moved corpus still
-        resumes); resuming requires an equal fingerprint."""
+        """What a saved position depends on: the corpus version id (from its manifest), shard names (not
+        their location, so a moved corpus still resumes) and the stream config; resuming requires equality."""
         cfg = asdict(self.cfg)
         cfg["bucket_boundaries"] = list(cfg["bucket_boundaries"])
         names = [f.rstrip("/").rsplit("/", 1)[-1] for f in self.files]
-        return {"files": names, "units": len(self.units), "readers": self.readers, "config": cfg}
+        return {"version_id": self.version_id, "files": names, "units": len(self.units), "readers": self.readers,
+                "config": cfg}
 
     def shard_units(self, shard: int, epoch: int) -> list[Unit]:
-        """The units reader `shard` reads in `epoch`, in reading order."""
+        """The units reader `shard` reads in `epoch`, in reading order.
+
+        Units are taken in a seeded order and each goes to the reader with the fewest rows so far (ties to
+        the lowest reader), so readers' row counts differ by at most one unit and ranks end epochs together.
+        """
         order = np.arange(len(self.units))
         if self.cfg.shuffle:
             order = rng_for(self.cfg.seed, "units", epoch).permutation(len(self.units))
-        return [self.units[i] for i in order[shard :: self.readers]]
+        return [self.units[i] for i in balanced_assignment(self.units, order, self.readers)[shard]]
 
     def _rows(self, units: list[Unit]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         cache, cfg = _ParquetCache(self.files), self.cfg

@@ -139,10 +139,13 @@ def export_hf(
     out_dir: str | Path,
     vocab_file: str | Path | None = None,
     dtype: torch.dtype = torch.float32,
+    continuation_sentinel: int = 0,
 ) -> Path:
     """Write the export of (`state_dict`, `cfg`) to `out_dir`, replacing it atomically; returns the path.
 
-    Without `vocab_file` only the model files are written (no tokenizer).
+    Without `vocab_file` only the model files are written (no tokenizer). config.json and
+    generation_config.json carry the decoder start id and `continuation_sentinel` ("<extra_id_N>": a
+    prompt ending with it asks for a continuation, as in LongLM's own generation snippet).
     """
     from safetensors.torch import save_file
 
@@ -153,11 +156,14 @@ def export_hf(
     save_file(to_hf_state_dict(state_dict, dtype), str(tmp / "model.safetensors"), metadata={"format": "pt"})
     config = hf_config(cfg)
     config["torch_dtype"] = str(dtype).removeprefix("torch.")
+    sentinel = f"<extra_id_{int(continuation_sentinel)}>"
+    config["continuation_sentinel"] = sentinel
     _write_json(tmp / "config.json", config)
     generation = {
         "decoder_start_token_id": cfg.decoder_start_token_id,
         "eos_token_id": cfg.eos_token_id,
         "pad_token_id": cfg.pad_token_id,
+        "continuation_sentinel": sentinel,
     }
     _write_json(tmp / "generation_config.json", generation)
     if vocab_file is not None:

@@ -84,15 +84,27 @@ def generate_text(
     device: str = "cpu",
     **options,
 ) -> list[str]:
-    """`num_samples` continuations of `prompt` (which may contain <extra_id_N> sentinels) as text."""
+    """`num_samples` continuations of `prompt` (which may contain <extra_id_N> sentinels) as text.
+
+    A prompt without a sentinel is a continuation request: the export's continuation sentinel (config.json,
+    <extra_id_1> for LongLM-style corpora) is appended, as the model saw in training, and the sentinel
+    the model answers with is left out of the text.
+    """
+    import json
+
     model_dir = resolve_model_dir(model_dir)
     model = load_export(model_dir, device)
     vocab = T5Vocab(model_dir / "spiece.model")
+    sentinel = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("continuation_sentinel")
+    strip = None
+    if sentinel and "<extra_id_" not in prompt:
+        prompt, strip = prompt + sentinel, sentinel
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
     ids = vocab.encode(prompt)
     outputs = []
     for _ in range(num_samples):
         out = sample(model, ids, generator=generator, vocab_limit=len(vocab), **options)
-        outputs.append(vocab.decode(out))
+        text = vocab.decode(out)
+        outputs.append(text.removeprefix(strip) if strip else text)
     return outputs

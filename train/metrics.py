@@ -39,11 +39,26 @@ class MetricsLog:
             print(text, flush=True)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        """Flush and close TensorBoard (its writer thread is joined here, not at interpreter exit)."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.close()
 
 
 def format_eta(seconds: float) -> str:
     """H:MM:SS for a number of seconds."""
     seconds = int(max(0, seconds))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+#: Dense bf16 peak TFLOP/s of common accelerators (for MFU when --peak-tflops is not given).
+PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0}
+
+
+def training_flops(model, input_tokens: float, target_tokens: float) -> float:
+    """Model FLOPs of a training step (forward + backward = 6 x multiply-adds per weight per token it
+    touches): encoder weights per real input token, decoder weights and the LM head per real target token.
+    Attention score FLOPs are left out (small at T5's lengths), so MFU is slightly understated."""
+    encoder = sum(p.numel() for p in model.encoder.parameters())
+    decoder = sum(p.numel() for p in model.decoder.parameters()) + model.shared.weight.numel()
+    return 6.0 * (encoder * input_tokens + decoder * target_tokens)

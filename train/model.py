@@ -14,11 +14,13 @@ Parameter names are our own; `train.export` maps them one-to-one onto transforme
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from train.config import ModelConfig
 
@@ -116,8 +118,7 @@ class Attention(nn.Module):
                     k = torch.cat([cache["k"], k], dim=2)
                     v = torch.cat([cache["v"], v], dim=2)
                 cache["k"], cache["v"] = k, v
-        if mask is not None and mask.dtype != q.dtype:
-            mask = mask.to(q.dtype)
+        # `mask` comes cast once per stack to the dtype SDPA computes in (see compute_dtype)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, scale=1.0
         )
@@ -176,14 +177,48 @@ class DecoderBlock(nn.Module):
 
 
 def padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
-    """Additive (B, 1, 1, S) mask from a (B, S) keep-mask (True/1 = real token); None when nothing is padded."""
+    """Additive (B, 1, 1, S) mask from a (B, S) keep-mask (True/1 = real token); None without a mask.
+
+    No host synchronisation (no "is anything padded?" test), so the forward stays capturable by
+    torch.compile / CUDA graphs.
+    """
     if attention_mask is None:
         return None
     keep = attention_mask.bool()
-    if bool(keep.all()):
-        return None
     zero = torch.zeros((), dtype=torch.float32, device=keep.device)
     return torch.where(keep, zero, MASK_VALUE)[:, None, None, :]
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype scaled_dot_product_attention computes in for activations like `x` (the additive mask must
+    have it, or SDPA/autocast casts it again in every layer). Under autocast that is the policy's choice
+    (bf16 on CUDA, fp32 on CPU), found once per setting by a tiny probe rather than assumed."""
+    device = x.device.type
+    try:
+        enabled = torch.is_autocast_enabled(device)
+    except RuntimeError:  # a device autocast does not know (meta)
+        enabled = False
+    if not enabled:
+        return x.dtype
+    return _sdpa_dtype(device, torch.get_autocast_dtype(device), x.dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _sdpa_dtype(device: str, autocast_dtype: torch.dtype, dtype: torch.dtype) -> torch.dtype:
+    with torch.autocast(device, dtype=autocast_dtype), torch.no_grad():
+        q = torch.zeros(1, 1, 1, 8, device=device, dtype=autocast_dtype)
+        return F.scaled_dot_product_attention(q, q, q).dtype
+
+
+def run_blocks(layers, h: torch.Tensor, args: tuple, use_checkpoint: bool) -> torch.Tensor:
+    """h through `layers` (each called as layer(h, *args)); with `use_checkpoint` every block's activations
+    are recomputed in backward instead of kept (RNG state restored, so dropout draws the same)."""
+    for layer in layers:
+        if use_checkpoint:
+            h = checkpoint(layer, h, *args, use_reentrant=False)
+        else:
+            h = layer(h, *args)
+    return h
 
 
 class Encoder(nn.Module):
@@ -194,6 +229,7 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList(EncoderBlock(cfg, relative_bias=i == 0) for i in range(cfg.num_layers))
         self.final_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
         self.dropout = nn.Dropout(cfg.dropout_rate)
+        self.activation_checkpointing = False
 
     def forward(self, embeds: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         length = embeds.shape[1]
@@ -201,9 +237,10 @@ class Encoder(nn.Module):
         pad = padding_mask(attention_mask)
         if pad is not None:
             mask = mask + pad
+        # cast once for the whole stack: every layer then shares this one (B, H, T, T) tensor in backward
+        mask = mask.to(compute_dtype(embeds))
         h = self.dropout(embeds)
-        for layer in self.layers:
-            h = layer(h, mask)
+        h = run_blocks(self.layers, h, (mask,), self.activation_checkpointing and self.training)
         return self.dropout(self.final_norm(h))
 
 
@@ -215,6 +252,7 @@ class Decoder(nn.Module):
         self.layers = nn.ModuleList(DecoderBlock(cfg, relative_bias=i == 0) for i in range(cfg.num_decoder_layers))
         self.final_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
         self.dropout = nn.Dropout(cfg.dropout_rate)
+        self.activation_checkpointing = False
 
     def forward(self, embeds, memory, memory_mask=None, cache: list | None = None, offset: int = 0) -> torch.Tensor:
         """Decode `embeds` (B, T, d) at positions offset.. given encoder output `memory` (B, S, d)."""
@@ -225,9 +263,16 @@ class Decoder(nn.Module):
             future = torch.arange(offset + length, device=mask.device)[None, :] > query
             mask = mask.masked_fill(future, MASK_VALUE)
         cross_mask = padding_mask(memory_mask)
+        dtype = compute_dtype(embeds)  # cast once per stack, not once per layer
+        mask = mask.to(dtype)
+        cross_mask = None if cross_mask is None else cross_mask.to(dtype)
         h = self.dropout(embeds)
+        if cache is None:
+            return self.dropout(self.final_norm(
+                run_blocks(self.layers, h, (mask, memory, cross_mask), self.activation_checkpointing and self.training)
+            ))
         for i, layer in enumerate(self.layers):
-            h = layer(h, mask, memory, cross_mask, None if cache is None else cache[i])
+            h = layer(h, mask, memory, cross_mask, cache[i])
         return self.dropout(self.final_norm(h))
 
 
@@ -253,18 +298,27 @@ class T5(nn.Module):
         """LM logits (B, T, vocab) for decoder inputs given encoder output `memory` and its mask."""
         return self.lm_head(self.decoder(self.shared(decoder_input_ids), memory, attention_mask, cache, offset))
 
-    def forward(self, input_ids, decoder_input_ids, attention_mask=None, labels=None) -> torch.Tensor:
+    def forward(self, input_ids, decoder_input_ids, attention_mask=None, labels=None, label_positions=None):
         """LM logits (B, T, vocab), or with `labels` (B, T; -100 = ignore) the *summed* token cross-entropy.
 
-        `decoder_input_ids` are the targets shifted right (start = pad). With labels, the head and the
-        loss are computed only at labelled positions, so padding costs no vocabulary-sized work.
+        `decoder_input_ids` are the targets shifted right (from the decoder start id). `label_positions`
+        (flat indices of the labelled positions, made on the host by the collator) restricts the head and
+        the loss to them, so padding costs no vocabulary-sized work and no host sync; without it the head
+        runs everywhere and padding is ignored by the loss.
         """
         memory = self.encode(input_ids, attention_mask)
         if labels is None:
             return self.decode(decoder_input_ids, memory, attention_mask)
         h = self.decoder(self.shared(decoder_input_ids), memory, attention_mask)
-        keep = labels != -100
-        return F.cross_entropy(self.lm_head(h[keep]).float(), labels[keep], reduction="sum")
+        if label_positions is None:
+            logits = self.lm_head(h).float()
+            return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum")
+        h = h.flatten(0, 1).index_select(0, label_positions)
+        return F.cross_entropy(self.lm_head(h).float(), labels.flatten().index_select(0, label_positions), reduction="sum")
+
+    def set_activation_checkpointing(self, enabled: bool) -> None:
+        """Recompute each block's activations in backward instead of storing them (training only)."""
+        self.encoder.activation_checkpointing = self.decoder.activation_checkpointing = bool(enabled)
 
     def new_cache(self) -> list:
         """Empty per-layer key/value cache for incremental decoding with `decode(..., cache, offset)`."""

@@ -64,7 +64,8 @@ def examples_from_lines(lines: list[str], sp, seed: int = 0) -> list[dict]:
             continue
         doc_id = hashlib.blake2b(line.encode(), digest_size=16).hexdigest()
         cut = int(rng.integers(2, len(ids) - 2))
-        rows.append(_row(doc_id, index, "continuation", ids[:cut] + [eos], ids[cut:] + [eos]))
+        # continuation as the pipeline writes it by default (LongLM): front + <extra_id_1> + EOS -> <extra_id_1> + back
+        rows.append(_row(doc_id, index, "continuation", ids[:cut] + [sentinel[1], eos], [sentinel[1]] + ids[cut:] + [eos]))
         a = int(rng.integers(1, len(ids) - 2))
         b = min(len(ids) - 1, a + int(rng.integers(1, 6)))
         source = ids[:a] + [sentinel[0]] + ids[b:] + [eos]
@@ -98,9 +99,32 @@ def write_shards(directory: str | Path, rows: list[dict], rows_per_file: int = 2
     return paths
 
 
+def write_manifest(root: str | Path, config: dict) -> Path:
+    """DIR/manifest.json in the build's format, listing every Parquet shard under DIR/examples and the vocab.
+
+    `config` stands in for the build config: it decides the version id.
+    """
+    from schemas import manifest as mf
+
+    root = Path(root)
+    records = []
+    for path in sorted(root.glob(f"{EXAMPLES.name}/*/part-*.parquet")) + sorted(root.glob("vocab/*.model")):
+        data = path.read_bytes()
+        parquet = path.suffix == ".parquet"
+        records.append({
+            "path": path.relative_to(root).as_posix(), "table": EXAMPLES.name if parquet else None,
+            "rows": pq.ParquetFile(path).metadata.num_rows if parquet else None, "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        })
+    manifest = mf.build_manifest(config=config, inputs=[], files=records, stats={}, packages={}, input_patterns=[])
+    out = root / mf.MANIFEST_NAME
+    out.write_bytes(mf.dumps(manifest))
+    return out
+
+
 def make_corpus(root: str | Path, n_train_lines: int = 600, n_val_lines: int = 60, seed: int = 0,
                 vocab_size: int = 500, rows_per_file: int = 200, row_group_size: int = 50) -> Path:
-    """A complete DIR (vocab/spiece.model, examples/train, examples/validation); returns DIR."""
+    """A complete DIR (vocab/spiece.model, examples/train, examples/validation, manifest.json); returns DIR."""
     import sentencepiece as spm
 
     root = Path(root)
@@ -110,4 +134,8 @@ def make_corpus(root: str | Path, n_train_lines: int = 600, n_val_lines: int = 6
     train, val = lines[:n_train_lines], lines[n_train_lines : n_train_lines + n_val_lines]
     write_shards(root / EXAMPLES.name / "train", examples_from_lines(train, sp, seed), rows_per_file, row_group_size)
     write_shards(root / EXAMPLES.name / "validation", examples_from_lines(val, sp, seed + 1), rows_per_file, row_group_size)
+    write_manifest(root, {"examples": {"continuation_sentinel": 1, "decoder_start_id": 1},
+                          "synthetic": {"n_train_lines": n_train_lines, "n_val_lines": n_val_lines, "seed": seed,
+                                        "vocab_size": vocab_size, "rows_per_file": rows_per_file,
+                                        "row_group_size": row_group_size}})
     return root

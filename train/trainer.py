@@ -11,21 +11,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from train.config import ModelConfig, count_parameters, describe_parameters, padded_vocab_size, preset
-from train.data import DataPosition, ExampleStream, StreamConfig, split_files
-from train.distributed import DistContext, init_distributed
-from train.metrics import MetricsLog, format_eta
+from train.corpus import open_corpus
+from train.data import DataPosition, ExampleStream, StreamConfig, plan_units
+from train.distributed import DistContext, init_distributed, shutdown_distributed
+from train.metrics import PEAK_BF16_TFLOPS, MetricsLog, format_eta, training_flops
+from train.optim import OPTIMIZER_DEFAULTS, lr_factor, make_optimizer
 from train.model import T5, build_model
 
 CHECKPOINT_FORMAT = 1
@@ -41,12 +41,12 @@ class TrainConfig:
     steps: int = 10000
     batch_size: int = 16
     grad_accum: int = 1
-    lr: float = 5e-4
+    lr: float | None = None
     optimizer: str = "adamw"
-    weight_decay: float = 0.01
+    weight_decay: float | None = None
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
-    schedule: str = "cosine"
+    schedule: str | None = None
     warmup_steps: int | None = None
     min_lr_ratio: float = 0.1
     clip_norm: float = 1.0
@@ -63,49 +63,27 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 10
     resume: str | None = None
+    init_from: str | None = None
     stop_at: int | None = None
     export: bool = True
     vocab_size: int | None = None
     device: str = "auto"
     threads: int | None = None
     tensorboard: bool = True
+    activation_checkpointing: bool = False
+    peak_tflops: float | None = None
+    dist_timeout_s: float = 1800.0
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZER_DEFAULTS:
+            raise ValueError(f"optimizer: unknown {self.optimizer!r}; choose from {', '.join(OPTIMIZER_DEFAULTS)}")
+        for key, value in OPTIMIZER_DEFAULTS[self.optimizer].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
 
     def warmup(self) -> int:
         """Warmup steps: as given, else min(1000, steps // 10)."""
         return self.warmup_steps if self.warmup_steps is not None else min(1000, self.steps // 10)
-
-
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Multiplier of cfg.lr for optimizer step `step` (1-based): linear warmup, then the decay schedule."""
-    warmup, total = cfg.warmup(), max(1, cfg.steps)
-    if warmup and step <= warmup:
-        return step / warmup
-    if cfg.schedule == "constant":
-        return 1.0
-    if cfg.schedule == "inverse_sqrt":
-        return math.sqrt(max(1, warmup) / step)
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    if cfg.schedule == "linear":
-        shape = 1.0 - progress
-    elif cfg.schedule == "cosine":
-        shape = 0.5 * (1.0 + math.cos(math.pi * progress))
-    else:
-        raise ValueError(f"unknown schedule {cfg.schedule!r}")
-    return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * shape
-
-
-def make_optimizer(model: T5, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW (decay on matrices, none on norms and position-bias tables) or torch's Adafactor."""
-    decay, plain = [], []
-    for name, param in model.named_parameters():
-        (plain if param.dim() < 2 or "relative_attention_bias" in name else decay).append(param)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": plain, "weight_decay": 0.0}]
-    if cfg.optimizer == "adamw":
-        fused = next(model.parameters()).is_cuda
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), fused=fused)
-    if cfg.optimizer == "adafactor":
-        return torch.optim.Adafactor(groups, lr=cfg.lr)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
 def autocast_for(precision: str, device: torch.device):
@@ -120,8 +98,8 @@ def autocast_for(precision: str, device: torch.device):
 
 
 def _to(batch: dict, device: torch.device) -> dict:
-    keys = ("input_ids", "attention_mask", "decoder_input_ids", "labels")
-    return {k: batch[k].to(device, non_blocking=True) for k in keys}
+    keys = ("input_ids", "attention_mask", "decoder_input_ids", "labels", "label_positions")
+    return {k: batch[k].to(device, non_blocking=True) for k in keys if k in batch}
 
 
 def train_step(model, micro_batches, optimizer, ctx: DistContext, clip_norm: float, autocast) -> dict:
@@ -132,26 +110,28 @@ def train_step(model, micro_batches, optimizer, ctx: DistContext, clip_norm: flo
     """
     counts = torch.tensor(
         [sum(int((b["labels"] != -100).sum()) for b in micro_batches),
-         sum(int(b["attention_mask"].sum()) for b in micro_batches)],
+         sum(int(b["attention_mask"].sum()) for b in micro_batches),
+         sum(b["labels"].numel() + b["input_ids"].numel() for b in micro_batches)],
         dtype=torch.float64,
-        device=ctx.device,
-    )
+    )  # counted on the host copies: no device sync
     batches = [_to(b, ctx.device) for b in micro_batches]
-    label_tokens, input_tokens = ctx.all_reduce(counts).tolist()
+    label_tokens, input_tokens, padded_tokens = ctx.all_reduce(counts.to(ctx.device)).tolist()
     scale = ctx.world_size / max(1.0, label_tokens)
     loss_sum = torch.zeros((), dtype=torch.float64, device=ctx.device)
     for i, b in enumerate(batches):
         sync = i == len(batches) - 1 or not isinstance(model, DistributedDataParallel)
         with contextlib.nullcontext() if sync else model.no_sync():
             with autocast():
-                loss = model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"])
+                loss = model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"],
+                             b.get("label_positions"))
             (loss * scale).backward()
         loss_sum += loss.detach().double()
     params = [p for p in model.parameters() if p.grad is not None]
     norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm > 0 else float("inf"))
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return {"loss_sum": loss_sum, "label_tokens": label_tokens, "input_tokens": input_tokens, "grad_norm": norm}
+    return {"loss_sum": loss_sum, "label_tokens": label_tokens, "input_tokens": input_tokens,
+            "padded_tokens": padded_tokens, "grad_norm": norm}
 
 
 @torch.no_grad()
@@ -167,7 +147,8 @@ def evaluate(model: T5, stream: ExampleStream | None, ctx: DistContext, autocast
             break
         b = _to(batch, ctx.device)
         with autocast():
-            totals[0] += model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"]).double()
+            totals[0] += model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"],
+                               b.get("label_positions")).double()
         totals[1] += (b["labels"] != -100).sum()
     model.train(was_training)
     loss, tokens = ctx.all_reduce(totals).tolist()
@@ -187,19 +168,19 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def read_vocab(data_dir: str) -> bytes | None:
-    """Bytes of DIR/vocab/spiece.model (local or fsspec URL), or None when it does not exist."""
-    path = f"{str(data_dir).rstrip('/')}/vocab/spiece.model"
-    if "://" in path:
-        import fsspec
+def model_config_for(cfg: TrainConfig, vocab: bytes | None, decoder_start_id: int = 0) -> ModelConfig:
+    """Preset + vocabulary (spiece pieces + 100 sentinels padded to 128, or --vocab-size) + dropout override;
+    with --init-from, the checkpoint's own architecture (its vocabulary must be the corpus's). The decoder
+    start id is the corpus's (its manifest's [examples] decoder_start_id), whatever the checkpoint says."""
+    overrides = {"decoder_start_token_id": int(decoder_start_id)}
+    if cfg.dropout is not None:
+        overrides["dropout_rate"] = cfg.dropout
+    if cfg.init_from:
+        from train.hf_import import check_vocab, hf_model_config
 
-        fs, root = fsspec.core.url_to_fs(path)
-        return fs.cat_file(root) if fs.exists(root) else None
-    return Path(path).read_bytes() if Path(path).is_file() else None
-
-
-def model_config_for(cfg: TrainConfig, vocab: bytes | None) -> ModelConfig:
-    """Preset + vocabulary (spiece pieces + 100 sentinels padded to 128, or --vocab-size) + dropout override."""
+        model_cfg = hf_model_config(cfg.init_from)
+        check_vocab(cfg.init_from, model_cfg, vocab)
+        return model_cfg.replace(**overrides)
     if cfg.vocab_size is not None:
         size = cfg.vocab_size
     elif vocab is not None:
@@ -208,7 +189,6 @@ def model_config_for(cfg: TrainConfig, vocab: bytes | None) -> ModelConfig:
         size = padded_vocab_size(spm.SentencePieceProcessor(model_proto=vocab).get_piece_size())
     else:
         raise FileNotFoundError(f"{cfg.data}/vocab/spiece.model not found; pass --vocab-size")
-    overrides = {} if cfg.dropout is None else {"dropout_rate": cfg.dropout}
     return preset(cfg.model, vocab_size=size, **overrides)
 
 
@@ -221,15 +201,24 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.run_dir = Path(cfg.out)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        vocab = read_vocab(cfg.data)
+        self.corpus = open_corpus(cfg.data)
+        vocab = self.corpus.vocab()
         self.vocab_file = self.run_dir / "spiece.model" if vocab is not None else None
         if vocab is not None and self.ctx.main:
             self.vocab_file.write_bytes(vocab)
-        self.model_cfg = model_config_for(cfg, vocab)
+        self.conventions = self.corpus.conventions()
+        self.model_cfg = model_config_for(cfg, vocab, self.conventions["decoder_start_id"])
         resume = self._find_resume()
         payload = load_checkpoint(resume) if resume is not None else None
         torch.manual_seed(cfg.seed * 1000 + self.ctx.rank)
         self.model = build_model(self.model_cfg, seed=cfg.seed, device=self.ctx.device)
+        self.model.set_activation_checkpointing(cfg.activation_checkpointing)
+        if cfg.init_from and payload is None:
+            from train.hf_import import load_hf_weights
+
+            self.model.load_state_dict(load_hf_weights(cfg.init_from, self.model_cfg))
+            if self.ctx.main:
+                print(f"initialised weights from {cfg.init_from}", flush=True)
         self.optimizer = make_optimizer(self.model, cfg)
         self.step, self.tokens_seen, self.rng_states = 0, 0, None
         self.position = DataPosition()
@@ -244,14 +233,17 @@ class Trainer:
             self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
 
     def _find_resume(self) -> Path | None:
+        """The checkpoint to resume, decided by rank 0 and broadcast: every rank loads the same one even if
+        a new checkpoint lands, or a shared filesystem shows it late, while the job starts."""
         if not self.cfg.resume:
             return None
-        if self.cfg.resume != "latest":
-            return Path(self.cfg.resume)
-        found = latest_checkpoint(self.run_dir)
-        if found is None and self.ctx.main:
-            print(f"no checkpoint in {self.run_dir}; starting from scratch", flush=True)
-        return found
+        found = None
+        if self.ctx.main:
+            found = Path(self.cfg.resume) if self.cfg.resume != "latest" else latest_checkpoint(self.run_dir)
+            if found is None:
+                print(f"no checkpoint in {self.run_dir}; starting from scratch", flush=True)
+        found = self.ctx.broadcast(None if found is None else str(found))
+        return None if found is None else Path(found)
 
     def _streams(self) -> tuple[ExampleStream, ExampleStream | None]:
         cfg, ctx = self.cfg, self.ctx
@@ -266,21 +258,34 @@ class Trainer:
             decoder_start_id=self.model_cfg.decoder_start_token_id,
             vocab_size=self.model_cfg.vocab_size,
         )
-        train_files = split_files(cfg.data, "train")
+        version = self.corpus.version_id
+        train_files = self.corpus.split_files("train")
         if not train_files:
-            raise FileNotFoundError(f"no {cfg.data}/examples/train/part-*.parquet")
-        train = ExampleStream(train_files, stream_cfg, ctx.rank, ctx.world_size, cfg.num_workers)
-        val_files = split_files(cfg.data, "validation")
+            raise FileNotFoundError(f"{cfg.data}/manifest.json lists no examples/train shards")
+        # rank 0 reads every shard footer once and broadcasts the plan (not every rank x every file)
+        readers = ctx.world_size * max(1, cfg.num_workers)
+        units = ctx.broadcast(plan_units(train_files, readers) if ctx.main else None)
+        train = ExampleStream(train_files, stream_cfg, ctx.rank, ctx.world_size, cfg.num_workers, version_id=version,
+                              units=units)
+        val_files = self.corpus.split_files("validation")
         val_cfg = dataclasses.replace(stream_cfg, shuffle=False)
-        val = ExampleStream(val_files, val_cfg, ctx.rank, ctx.world_size, 0, infinite=False) if val_files else None
+        val = (ExampleStream(val_files, val_cfg, ctx.rank, ctx.world_size, 0, infinite=False, version_id=version)
+               if val_files else None)
         return train, val
 
     def _restore(self, payload: dict, path: Path) -> None:
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path}: unknown checkpoint format {payload.get('format')}")
+        data = payload["data"]
+        saved_version = data["fingerprint"].get("version_id")
+        if saved_version != self.corpus.version_id:
+            raise ValueError(
+                f"{path}: data stream differs: the checkpoint was trained on corpus version {saved_version}, "
+                f"{self.cfg.data} is version {self.corpus.version_id} (rebuilt or another corpus); "
+                "start a new run (or --init-from the export) instead of resuming"
+            )
         if ModelConfig.from_dict(payload["model_config"]) != self.model_cfg:
             raise ValueError(f"{path}: checkpoint model config differs from this run's ({self.cfg.model})")
-        data = payload["data"]
         if data["fingerprint"] != self.train_stream.fingerprint() or len(data["positions"]) != self.ctx.world_size:
             raise ValueError(
                 f"{path}: data stream differs (files, batch size, seed, ranks or workers changed); "
@@ -306,6 +311,7 @@ class Trainer:
                 "tokens_seen": self.tokens_seen,
                 "model_config": self.model_cfg.to_dict(),
                 "train_config": dataclasses.asdict(self.cfg),
+                "conventions": self.conventions,
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "rng": rngs,
@@ -328,7 +334,8 @@ class Trainer:
             return None
         from train.export import export_hf
 
-        out = export_hf(self.model.state_dict(), self.model_cfg, self.run_dir / "hf", self.vocab_file)
+        out = export_hf(self.model.state_dict(), self.model_cfg, self.run_dir / "hf", self.vocab_file,
+                        continuation_sentinel=self.conventions["continuation_sentinel"])
         self.log.say(f"exported {out}")
         return out
 
@@ -337,11 +344,12 @@ class Trainer:
         assert n == count_parameters(self.model_cfg)
         c = self.model_cfg
         self.log.say(
-            f"model {self.cfg.model}: {describe_parameters(n)} parameters | vocab {c.vocab_size} | d_model {c.d_model} "
+            f"model {self.cfg.model if not self.cfg.init_from else self.cfg.init_from}: {describe_parameters(n)} parameters | vocab {c.vocab_size} | d_model {c.d_model} "
             f"| layers {c.num_layers}/{c.num_decoder_layers} | {self.ctx.world_size} process(es) on {self.ctx.device}"
         )
         if self.ctx.main:
-            info = {"model": c.to_dict(), "train": dataclasses.asdict(self.cfg), "parameters": n}
+            info = {"model": c.to_dict(), "train": dataclasses.asdict(self.cfg), "parameters": n,
+                    "corpus": {"version_id": self.corpus.version_id, **self.conventions}}
             (self.run_dir / "config.json").write_text(json.dumps(info, indent=2) + "\n")
 
     def fit(self) -> dict:
@@ -352,14 +360,15 @@ class Trainer:
             self.train_stream, batch_size=None, num_workers=cfg.num_workers, generator=torch.Generator(),
             pin_memory=ctx.device.type == "cuda", prefetch_factor=4 if cfg.num_workers else None,
         )
-        batches = iter(loader)
+        self._batches = batches = iter(loader)
         if self.rng_states is not None:
             _set_rng_state(self.rng_states[ctx.rank], ctx.device)
         target = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
         summary = {"start_step": self.step, "val_loss_initial": None, "val_loss": None, "train_loss": None}
         if self.step == 0 and cfg.eval_every:
             summary["val_loss_initial"] = summary["val_loss"] = self.validate()
-        window = {"loss": torch.zeros((), dtype=torch.float64, device=ctx.device), "labels": 0.0, "tokens": 0.0, "time": 0.0}
+        window = {"loss": torch.zeros((), dtype=torch.float64, device=ctx.device), "labels": 0.0, "tokens": 0.0,
+                  "inputs": 0.0, "padded": 0.0, "time": 0.0}
         started, start_step, last_saved = time.time(), self.step, None
         self.model.train()
         while self.step < target:
@@ -376,6 +385,8 @@ class Trainer:
             window["loss"] += stats["loss_sum"]
             window["labels"] += stats["label_tokens"]
             window["tokens"] += stats["label_tokens"] + stats["input_tokens"]
+            window["inputs"] += stats["input_tokens"]
+            window["padded"] += stats["padded_tokens"]
             window["time"] += time.time() - tick
             if self.step % cfg.log_every == 0 or self.step == target:
                 summary["train_loss"] = self._log_progress(window, lr, float(stats["grad_norm"]), started, start_step, target)
@@ -385,6 +396,7 @@ class Trainer:
                 self.save()
                 last_saved = self.step
         del batches
+        self._stop_loader()
         if last_saved != self.step:
             self.save()
         if self.step >= cfg.steps:
@@ -396,28 +408,61 @@ class Trainer:
         summary.update(step=self.step, tokens_seen=self.tokens_seen, parameters=self.model.num_parameters())
         return summary
 
+    def peak_tflops(self) -> float | None:
+        """Peak dense TFLOP/s of all processes (for MFU): --peak-tflops per process, else a known GPU's bf16."""
+        per_process = self.cfg.peak_tflops
+        if per_process is None and self.ctx.device.type == "cuda":
+            name = torch.cuda.get_device_name(self.ctx.device)
+            per_process = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+        return per_process * self.ctx.world_size if per_process else None
+
+    def _stop_loader(self) -> None:
+        """Stop the DataLoader's worker processes and pin-memory thread now, not at interpreter exit."""
+        batches, self._batches = getattr(self, "_batches", None), None
+        if batches is not None and hasattr(batches, "_shutdown_workers"):
+            batches._shutdown_workers()
+
+    def close(self) -> None:
+        """Release what the run holds (loader workers, log files, the DDP wrapper); no collectives."""
+        self._stop_loader()
+        self.log.close()
+        self.ddp = self.model
+
     def _log_progress(self, window: dict, lr: float, grad_norm: float, started: float, start_step: int, target: int):
         loss = float(self.ctx.all_reduce(window["loss"].clone())) / max(1.0, window["labels"])
-        rate = window["tokens"] / max(1e-9, window["time"])
+        seconds = max(1e-9, window["time"])
+        rate = window["tokens"] / seconds
         done = self.step - start_step
         eta = (time.time() - started) / max(1, done) * (target - self.step)
+        padding = 1.0 - window["tokens"] / max(1.0, window["padded"])
+        tflops = training_flops(self.model, window["inputs"], window["labels"]) / seconds / 1e12
         record = {"step": self.step, "loss": loss, "lr": lr, "tokens_per_s": rate, "grad_norm": grad_norm,
-                  "tokens_seen": self.tokens_seen, "elapsed_s": time.time() - started}
+                  "tokens_seen": self.tokens_seen, "elapsed_s": time.time() - started, "padding": padding,
+                  "model_tflops": tflops}
+        peak = self.peak_tflops()
+        mfu = f" | mfu {tflops / peak:.1%}" if peak else ""
+        if peak:
+            record["mfu"] = tflops / peak
         self.log.write(record)
         self.log.say(
-            f"step {self.step}/{self.cfg.steps} | loss {loss:.4f} | {rate:,.0f} tok/s | lr {lr:.2e} "
-            f"| grad {grad_norm:.2f} | eta {format_eta(eta)}"
+            f"step {self.step}/{self.cfg.steps} | loss {loss:.4f} | {rate:,.0f} tok/s | pad {padding:.0%}{mfu} "
+            f"| lr {lr:.2e} | grad {grad_norm:.2f} | eta {format_eta(eta)}"
         )
         window["loss"].zero_()
-        window["labels"] = window["tokens"] = window["time"] = 0.0
+        window["labels"] = window["tokens"] = window["inputs"] = window["padded"] = window["time"] = 0.0
         return loss
 
 
 def run(cfg: TrainConfig) -> dict:
     """Train per `cfg` in this process (joining a torchrun job if launched by one); returns the summary."""
-    ctx = init_distributed(cfg.device)
+    ctx = init_distributed(cfg.device, cfg.dist_timeout_s)
+    trainer = None
     try:
-        return Trainer(cfg, ctx).fit()
+        trainer = Trainer(cfg, ctx)
+        summary = trainer.fit()
     finally:
-        if ctx.world_size > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+        if trainer is not None:
+            trainer.close()
+        del trainer
+    shutdown_distributed(ctx)  # only after success: see its docstring for why the order matters
+    return summary

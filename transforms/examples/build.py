@@ -15,7 +15,8 @@ Per segment, with every random choice seeded from (corpus seed, doc_id, segment_
    sentinel, span, ..., final sentinel, EOS.
 4. Continuation: split at a sentence end drawn uniformly among those in [continuation_min,
    continuation_max] of the tokens (a uniform character boundary there when there is none); input =
-   front + <extra_id_0> + EOS, target = <extra_id_0> + back + EOS.
+   front + <extra_id_N> + EOS, target = <extra_id_N> + back + EOS (N = continuation_sentinel, 1 as in
+   LongLM's released data).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def make_continuation(enc: Encoded, cfg: ExamplesConfig, tok: SpmTokenizer, rng)
     """(input ids, target ids, counters) of the continuation example of a tokenized segment."""
     k, at_sentence = continuation_split(enc, cfg, rng)
     ids = enc.ids.tolist()
-    s0 = tok.sentinel(0)
+    s0 = tok.sentinel(cfg.continuation_sentinel)
     counts = {
         "continuation": 1,
         "continuation_tokens": len(ids),

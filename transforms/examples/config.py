@@ -39,6 +39,13 @@ class ExamplesConfig(StageConfig):
     validation_fraction: float = knob(0.005, "Share of documents (by hash, never segments) in validation; at least one")
     num_sentinels: int = knob(100, "Sentinel ids <extra_id_0..N-1> above the spm pieces (T5Tokenizer extra_ids)")
     min_tokens: int = knob(8, "Segments with fewer tokens than this make no example (counted)")
+    continuation_sentinel: int = knob(
+        1, "Continuation: input ends with <extra_id_N> and target starts with it (LongLM's released data use N = 1)"
+    )
+    decoder_start_id: int = knob(
+        1, "Decoder start id the trainer puts before every target, recorded for it and for the export "
+        "(LongLM generates with decoder_start_token_id=1, i.e. </s>; T5 uses 0)"
+    )
 
     def check(self) -> None:
         self.require(self.input_length >= 16, "input_length", "must be >= 16")
@@ -50,6 +57,9 @@ class ExamplesConfig(StageConfig):
         self.require(0.0 <= self.validation_fraction <= 1.0, "validation_fraction", "must be in [0, 1]")
         self.require(self.num_sentinels >= 2, "num_sentinels", "must be >= 2")
         self.require(self.min_tokens >= 2, "min_tokens", "must be >= 2")
+        self.require(0 <= self.continuation_sentinel < self.num_sentinels, "continuation_sentinel",
+                     f"must be in [0, num_sentinels={self.num_sentinels})")
+        self.require(self.decoder_start_id >= 0, "decoder_start_id", "must be >= 0")
         raw, _ = self.lengths()
         self.require(raw >= self.min_tokens, "input_length", "leaves no room for a segment")
         _, n_spans = _expected_noise(raw, self.noise_density, self.mean_span)
