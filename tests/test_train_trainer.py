@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from train.checkpoint import DELAY_ENV, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+from train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from train.synthetic import make_corpus
 from train.trainer import TrainConfig, lr_factor, run
 
@@ -102,12 +101,12 @@ def test_sigkill_during_a_checkpoint_leaves_the_previous_one_usable(corpus, tmp_
     out = tmp_path / "killed"
     opts = dict(steps=6, save_every=2)
     run(_cfg(corpus, out, stop_at=2, **opts))
-    command = [sys.executable, "-m", "train", "train", "--data", str(corpus), "--out", str(out), "--model", "tiny",
+    # tests/slow_checkpoint.py: the train CLI whose checkpoint sleeps between state.pt and the rename
+    command = [sys.executable, str(REPO / "tests" / "slow_checkpoint.py"), "train", "--data", str(corpus), "--out", str(out), "--model", "tiny",
                "--steps", "6", "--batch-size", "8", "--lr", "3e-3", "--threads", "1", "--num-workers", "0",
                "--eval-every", "0", "--save-every", "2", "--log-every", "1", "--no-tensorboard", "--no-export",
                "--resume"]
-    env = {**os.environ, DELAY_ENV: "60"}
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     partial = out / "checkpoints" / f".step-00000004.tmp-{proc.pid}"
     deadline = time.time() + 60
     while not (partial / "state.pt").is_file() and time.time() < deadline and proc.poll() is None:

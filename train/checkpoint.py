@@ -21,8 +21,6 @@ import torch
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
 LATEST = "latest"
-#: Fault-injection aid for tests: seconds to sleep after state.pt is written, before the rename.
-DELAY_ENV = "LONGLM_CHECKPOINT_TEST_DELAY_S"
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 
@@ -67,9 +65,6 @@ def save_checkpoint(run_dir: str | Path, step: int, payload: dict, keep: int = 3
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     _write_file(tmp / STATE_FILE, lambda h: torch.save(payload, h))
-    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
-    if delay > 0:
-        time.sleep(delay)
     meta = {"step": step, "time": time.time(), "files": [STATE_FILE]}
     _write_file(tmp / META_FILE, lambda h: h.write(json.dumps(meta).encode()))
     _fsync_dir(tmp)
