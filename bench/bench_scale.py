@@ -5,8 +5,9 @@ generated sample corpus's .txt novels), so every copy is distinct real-shaped te
 dedupe keep. The vocabulary is trained once by a build of copy 0 alone (timed and reported on its own);
 every measured build reuses it with ``--vocab``, so the figures show the pipeline's own scaling.
 
-* ``scale``: one build at each of ``--sizes`` copies (default 1,2,4,8) with 2 workers. Per size: wall
-  seconds, MB/s per core, peak RSS of the largest SDK worker, of the runner process and of the tree;
+* ``scale``: one build at each of ``--sizes`` copies (default 1,2,4,8) with the default local runner
+  (``--flags`` for others, e.g. 2 worker processes). Per size: wall seconds, MB/s per core, peak RSS
+  of the largest SDK worker, of the runner process and of the tree;
   then the ratios the scale issue sets targets for (worker 8x/1x, tree 4x/1x, marginal rate 1x->4x).
 * ``stress``: ``--runs`` builds (default 5) at ``--copies`` copies (default 8) with the default local
   runner (``--flags`` for others); each must hold the accounting identity, and all must give one
@@ -31,7 +32,7 @@ from bench.common import NOVELS, run_measured
 from bench.scale_corpus import write_copies
 
 WORKERS = 2
-#: scale: two worker processes, as the scale targets are set for
+#: The vocabulary build (copy 0 alone, small enough for the multi-process mode) uses two worker processes.
 BUILD_FLAGS = ["--direct_running_mode=multi_processing", f"--direct_num_workers={WORKERS}"]
 
 
@@ -97,30 +98,38 @@ def prepare(workdir: Path, copies: int) -> tuple[Path, Path, dict]:
     return copies_dir, model, {"build_with_vocab_training_s": with_vocab["seconds"], "input_mb": with_vocab["input_mb"]}
 
 
-def scale(sizes: list[int], workdir: Path) -> dict:
+def _workers(flags: list[str]) -> int:
+    return next((int(f.split("=")[1]) for f in flags if f.startswith("--direct_num_workers=")), 1)
+
+
+def scale(sizes: list[int], workdir: Path, flags: list[str] | None = None) -> dict:
+    """One build per size with `flags` (default: the default local runner)."""
     copies_dir, model, vocab = prepare(workdir, max(sizes))
+    flags = list(flags or [])
     runs = {}
     for k in sizes:
         glob = str(copies_dir / ("k[0-%d]_*" % (k - 1) if k <= 10 else "*"))
-        r = build(glob, workdir / f"out-{k}x", model)
+        r = build(glob, workdir / f"out-{k}x", model, flags, _workers(flags))
         if r["returncode"] != 0:
             raise RuntimeError(f"{k}x build failed:\n{r['output_tail']}")
         runs[k] = r
         print(f"[scale] {k}x: {r['input_mb']:.0f} MB in {r['seconds']:.1f} s, {r['mb_per_s_per_core']:.2f} MB/s per core, "
               f"worker {r['peak_worker_rss_mb']:.0f} MB, runner {r['peak_runner_rss_mb']:.0f} MB, "
               f"tree {r['peak_tree_rss_mb']:.0f} MB (load {r['load_1min']:.1f})", flush=True)
-    base, out = runs[min(sizes)], {"vocab": vocab, "runs": runs}
+    base, out = runs[min(sizes)], {"vocab": vocab, "runs": runs, "flags": flags}
     vocab["build_without_vocab_training_s"] = base["seconds"]
     for k, r in runs.items():
-        out[f"{k}x_worker_rss_ratio"] = r["peak_worker_rss_mb"] / base["peak_worker_rss_mb"]
+        if base["peak_worker_rss_mb"]:  # in-process builds have no worker process
+            out[f"{k}x_worker_rss_ratio"] = r["peak_worker_rss_mb"] / base["peak_worker_rss_mb"]
         out[f"{k}x_tree_rss_ratio"] = r["peak_tree_rss_mb"] / base["peak_tree_rss_mb"]
     if 4 in runs and runs[4]["seconds"] > base["seconds"]:
         marginal = (runs[4]["input_mb"] - base["input_mb"]) / (runs[4]["seconds"] - base["seconds"])
-        out["marginal_mb_per_s_per_core_1x_4x"] = marginal / WORKERS
+        out["marginal_mb_per_s_per_core_1x_4x"] = marginal / _workers(flags)
     sizes_mb = [runs[k]["input_mb"] for k in sizes]
     if len(sizes) > 1:
-        out["worker_rss_slope_mb_per_input_mb"] = ((runs[max(sizes)]["peak_worker_rss_mb"] - base["peak_worker_rss_mb"])
-                                                   / (max(sizes_mb) - min(sizes_mb)))
+        if base["peak_worker_rss_mb"]:
+            out["worker_rss_slope_mb_per_input_mb"] = ((runs[max(sizes)]["peak_worker_rss_mb"] - base["peak_worker_rss_mb"])
+                                                       / (max(sizes_mb) - min(sizes_mb)))
         out["tree_rss_slope_mb_per_input_mb"] = ((runs[max(sizes)]["peak_tree_rss_mb"] - base["peak_tree_rss_mb"])
                                                  / (max(sizes_mb) - min(sizes_mb)))
     return out
@@ -131,9 +140,8 @@ def stress(runs: int, copies: int, workdir: Path, flags: list[str] | None = None
     copies_dir, model, vocab = prepare(workdir, copies)
     results, hashes = [], set()
     flags = list(flags or [])
-    workers = next((int(f.split("=")[1]) for f in flags if f.startswith("--direct_num_workers=")), 1)
     for i in range(runs):
-        r = build(str(copies_dir / "*"), workdir / "out", model, flags, workers)
+        r = build(str(copies_dir / "*"), workdir / "out", model, flags, _workers(flags))
         acc = r["accounting"] or {}
         holds = r["returncode"] == 0 and bool(acc.get("holds"))
         hashes.add(r["manifest_sha256"])
@@ -158,13 +166,13 @@ def main(argv=None) -> dict:
     p.add_argument("--runs", type=int, default=5, help="stress: how many builds (default 5)")
     p.add_argument("--copies", type=int, default=8, help="stress: copies per build (default 8)")
     p.add_argument("--workdir", help="keep inputs and outputs here (default: a temporary folder, removed)")
-    p.add_argument("--flags", default="", help="stress: Beam flags for every build, space-separated "
+    p.add_argument("--flags", default="", help="Beam flags for every build, space-separated "
                    "(default: none, i.e. the default local runner)")
     a = p.parse_args(argv)
     workdir = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix=f"longlm-{a.mode}-"))
     try:
         if a.mode == "scale":
-            return scale(sorted(int(x) for x in a.sizes.split(",")), workdir)
+            return scale(sorted(int(x) for x in a.sizes.split(",")), workdir, a.flags.split())
         return stress(a.runs, a.copies, workdir, a.flags.split())
     finally:
         if not a.workdir:

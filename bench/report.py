@@ -129,7 +129,7 @@ def _scale_rows(figures: dict) -> list[tuple]:
     rows = []
     sc = figures.get("scale") or {}
     for k, r in sorted((sc.get("runs") or {}).items(), key=lambda kv: int(kv[0])):
-        rows.append(("scale", f"{k}x build ({_f(r['input_mb'], 0)} MB, 2 workers)", f"{_f(r['seconds'], 1)} s",
+        rows.append(("scale", f"{k}x build ({_f(r['input_mb'], 0)} MB)", f"{_f(r['seconds'], 1)} s",
                      f"{_f(r['mb_per_s_per_core'])} MB/s per core",
                      f"peak RSS worker {_f(r['peak_worker_rss_mb'], 0)} / runner {_f(r['peak_runner_rss_mb'], 0)} / "
                      f"tree {_f(r['peak_tree_rss_mb'], 0)} MB"))
