@@ -69,3 +69,39 @@ def test_containment_floor_is_the_jaccard_of_the_extreme_case():
     small, large = 200, 1000  # ratio 0.2, 80% of the small set inside the large one
     inter = 160
     assert containment_jaccard_floor(0.8, 0.2) == pytest.approx(inter / (small + large - inter))
+
+
+def _candidate_edges(reps, cfg, out):
+    import glob
+    import json
+
+    import apache_beam as beam
+
+    from transforms.dedupe.lsh import CandidateEdges
+
+    with beam.Pipeline(runner="FnApiRunner") as p:
+        result = p | beam.Create(reps) | CandidateEdges(cfg)
+        result.edges | "E" >> beam.Map(json.dumps) | "WE" >> beam.io.WriteToText(str(out / "edges"))
+        result.stats | "S" >> beam.Map(json.dumps) | "WS" >> beam.io.WriteToText(str(out / "stats"))
+    read = lambda name: [tuple(json.loads(x)) for f in glob.glob(str(out / name) + "*") for x in open(f)]
+    return sorted(read("edges")), read("stats")
+
+
+def test_large_buckets_are_starred_around_their_head_without_a_group(tmp_path):
+    import dataclasses
+
+    from transforms.dedupe.config import DedupeConfig
+    from transforms.dedupe.minhash import permutations, sig_to_bytes, signature
+
+    cfg = DedupeConfig(containment=False)
+    sig = sig_to_bytes(signature(np.arange(200, dtype=np.uint32), permutations(cfg.num_perm, cfg.minhash_seed)))
+    ids = [f"{i:032x}" for i in (7, 3, 9, 1, 5, 8)]
+    reps = [(doc_id, sig, 200) for doc_id in ids]  # identical signatures: every band key is one bucket of 6
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    small_edges, _ = _candidate_edges(reps, cfg, tmp_path / "a")
+    assert len(small_edges) == 15  # all pairs
+    large_edges, stats = _candidate_edges(reps, dataclasses.replace(cfg, max_bucket_size=3), tmp_path / "b")
+    head = min(ids)
+    assert large_edges == sorted((head, other) for other in ids if other != head)
+    names = [name for name, _ in stats]
+    assert names.count("dedupe.large_buckets") >= 1

@@ -56,7 +56,7 @@ class DedupeConfig(StageConfig):
         "are checked on their exact shingle sets, which then decide (128 permutations estimate it to ~+-0.1)"
     )
     max_bucket_size: int = knob(
-        1000, "LSH buckets with more members check each only against the bucket's smallest doc_id (counted)"
+        1000, "LSH buckets with more members check each only against the bucket's smallest doc_id, without ever grouping the bucket (counted)"
     )
     max_cc_rounds: int = knob(
         8, "Rounds of large-star/small-star connected components unrolled in the graph; components still"

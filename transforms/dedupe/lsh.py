@@ -7,7 +7,10 @@ containment mode, the estimated containment of the smaller set in the larger). T
 in several buckets verifies identically, so edges are deduplicated afterwards.
 
 Buckets larger than ``max_bucket_size`` verify each member against the bucket's smallest doc_id
-only (a star, linear instead of quadratic) and are counted in ``dedupe.large_buckets``.
+only (a star, linear instead of quadratic) and are counted in ``dedupe.large_buckets``. They are
+never materialized: bucket sizes come from a lifted count, and a large bucket's members meet its
+head through side inputs holding one entry per large bucket, so a boilerplate-like band shared by a
+million documents costs no worker a million-member list.
 """
 
 from __future__ import annotations
@@ -176,8 +179,6 @@ class _VerifyBucket(beam.DoFn):
         members = list(members)
         if len(members) < 2:
             return
-        if len(members) > self.max_bucket_size:
-            yield stat("dedupe.large_buckets")
         sure, check, checked = classified_bucket_edges(members, self.verifier, self.max_bucket_size)
         yield stat("dedupe.lsh_pair_checks", checked)
         yield from sure
@@ -228,6 +229,39 @@ def _count(name: str):
     return emit
 
 
+LARGE = "large"
+
+
+@beam.typehints.with_output_types(beam.typehints.Tuple[bytes, beam.typehints.Any])
+class _BySize(beam.DoFn):
+    """(band key, member) -> main output for buckets within the limit, LARGE for those over it."""
+
+    def process(self, element, large):
+        if element[0] in large:
+            yield beam.pvalue.TaggedOutput(LARGE, element)
+        else:
+            yield element
+
+
+class _VerifyAgainstHead(beam.DoFn):
+    """(band key, member) of a large bucket -> its edge with the bucket's head (smallest doc_id), if any:
+    the same star :func:`bucket_pairs` makes of a bucket over ``max_bucket_size``."""
+
+    def __init__(self, verifier: Verifier):
+        self.verifier = verifier
+
+    def process(self, element, heads):
+        key, member = element
+        head = heads[key]
+        if member[0] == head[0]:
+            return
+        sure, check, checked = classified_bucket_edges([head, member], self.verifier, 1)
+        yield stat("dedupe.lsh_pair_checks", checked)
+        yield from sure
+        for edge in check:
+            yield beam.pvalue.TaggedOutput(CHECK, edge)
+
+
 class LshResult(NamedTuple):
     """What :class:`CandidateEdges` returns."""
 
@@ -268,24 +302,37 @@ class CandidateEdges(beam.PTransform):
         )
 
     def expand(self, reps):
-        checked = (
-            reps
-            | "BandKeys" >> beam.ParDo(_BandKeys(self.bands, self.rows, self.c_bands, self.c_rows))
-            | "Buckets" >> beam.GroupByKey()
-            | "VerifyBuckets" >> beam.ParDo(_VerifyBucket(self.verifier, self.cfg.max_bucket_size)).with_outputs(
-                CHECK, STATS, main="edges"
-            )
+        limit = self.cfg.max_bucket_size
+        keyed = reps | "BandKeys" >> beam.ParDo(_BandKeys(self.bands, self.rows, self.c_bands, self.c_rows))
+        # A bucket over the limit is never materialized: its members meet their head (smallest doc_id)
+        # through side inputs that hold one entry per large bucket, not through a GroupByKey.
+        large = (
+            keyed
+            | "BucketSizes" >> beam.combiners.Count.PerKey()
+            | "LargeBuckets" >> beam.Filter(lambda kv: kv[1] > limit)
         )
-        edges = checked.edges | "DistinctEdges" >> beam.Distinct()
-        stats = [checked[STATS]]
+        split = keyed | "SplitBySize" >> beam.ParDo(_BySize(), beam.pvalue.AsDict(large)).with_outputs(LARGE, main="small")
+        heads = split[LARGE] | "BucketHeads" >> beam.CombinePerKey(min)
+        checked = (
+            split.small
+            | "Buckets" >> beam.GroupByKey()
+            | "VerifyBuckets" >> beam.ParDo(_VerifyBucket(self.verifier, limit)).with_outputs(CHECK, STATS, main="edges")
+        )
+        starred = split[LARGE] | "VerifyAgainstHead" >> beam.ParDo(
+            _VerifyAgainstHead(self.verifier), beam.pvalue.AsDict(heads)
+        ).with_outputs(CHECK, STATS, main="edges")
+        large_stats = large | "CountLargeBuckets" >> beam.Map(lambda _: stat("dedupe.large_buckets").value)
+        edges = (checked.edges, starred.edges) | "BucketEdges" >> beam.Flatten() | "DistinctEdges" >> beam.Distinct()
+        to_verify = (checked[CHECK], starred[CHECK]) | "BucketChecks" >> beam.Flatten()
+        stats = [checked[STATS], starred[STATS], large_stats]
         if self.sets is not None and (self.cfg.verify_exact_jaccard or self.cfg.containment):
-            to_check = checked[CHECK] | "DistinctChecks" >> beam.Distinct()
+            to_check = to_verify | "DistinctChecks" >> beam.Distinct()
             exact, missing = self._exact_check(to_check)
             edges = (edges, exact.edges) | "SureAndChecked" >> beam.Flatten()
             stats += [exact[STATS], missing]
             measured = exact[MEASURED]
         else:  # no sets to check on: the estimate decides
-            edges = (edges, checked[CHECK] | "DistinctUnchecked" >> beam.Distinct()) | "AllPassing" >> beam.Flatten()
+            edges = (edges, to_verify | "DistinctUnchecked" >> beam.Distinct()) | "AllPassing" >> beam.Flatten()
             measured = reps.pipeline | "NoMeasures" >> beam.Create([])
         counted = edges | "CountEdges" >> beam.FlatMap(_count("dedupe.near_edges")).with_outputs(STATS, main="edges")
         stats.append(counted[STATS])
