@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from importlib import metadata
 
 import apache_beam as beam
@@ -28,34 +27,24 @@ def package_versions(names=None) -> dict[str, str]:
     return out
 
 
-def extra_file_record(output_root: str, relative: str) -> dict:
-    """File record (no table, no rows) for a non-Parquet output such as vocab/spiece.model."""
-    with FileSystems.open(FileSystems.join(output_root, relative)) as f:
-        data = f.read()
-    return {"path": relative, "table": None, "rows": None, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-
 class WriteManifest(beam.PTransform):
-    """Write DIR/manifest.json once every file record, counter and input fingerprint is known.
+    """(file records, counters, input fingerprints) -> DIR/manifest.json, written once all three are complete.
 
-    `extra_files` are paths (relative to the output) written outside the table writer (the vocab);
-    `after` is a PCollection whose completion they depend on.
+    File records come as data from whatever wrote the files (the table writers, the vocab stage), so the
+    manifest waits for every file by its side inputs alone.
     """
 
-    def __init__(self, output_root: str, config: dict, input_patterns: list[str], extra_files=(), after=None):
+    def __init__(self, output_root: str, config: dict, input_patterns: list[str]):
         super().__init__()
         self._root, self._config, self._patterns = output_root.rstrip("/"), config, list(input_patterns)
-        self._extra, self._after = tuple(extra_files), after
 
     def expand(self, pcolls):
         files, stats, inputs = pcolls
-        root, config, patterns, extra = self._root, self._config, self._patterns, self._extra
-        after = self._after if self._after is not None else files
+        root, config, patterns = self._root, self._config, self._patterns
 
-        def write(_, files, stats, inputs, after):
-            records = list(files) + [extra_file_record(root, rel) for rel in extra]
+        def write(_, files, stats, inputs):
             manifest = mf.build_manifest(
-                config=config, inputs=list(inputs), files=records, stats=dict(stats),
+                config=config, inputs=list(inputs), files=list(files), stats=dict(stats),
                 packages=package_versions(), input_patterns=patterns,
             )
             write_atomically(FileSystems.join(root, mf.MANIFEST_NAME), mf.dumps(manifest))
@@ -69,6 +58,5 @@ class WriteManifest(beam.PTransform):
                 files=beam.pvalue.AsList(files),
                 stats=beam.pvalue.AsList(stats),
                 inputs=beam.pvalue.AsList(inputs),
-                after=beam.pvalue.AsList(after),
             )
         )

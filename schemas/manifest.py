@@ -61,6 +61,11 @@ def accounting(read: int, table_rows: dict[str, int]) -> dict[str, Any]:
     return {"read": int(read), **terms, "sum": total, "holds": int(read) == total}
 
 
+def file_record(path: str, data: bytes, table: str | None = None, rows: int | None = None) -> dict[str, Any]:
+    """The manifest's record of one output file: path relative to the output root, table, rows, bytes, sha256."""
+    return {"path": path, "table": table, "rows": rows, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def rows_per_table(files: Iterable[dict[str, Any]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for f in files:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -40,6 +39,7 @@ from transforms.ingest import (
     row_group_pieces,
     unsupported_detail,
 )
+from transforms.result import StageResult
 from transforms.stats import STATS, stat
 
 _CHUNK = 1 << 20
@@ -244,20 +244,9 @@ def _size(path: str) -> int:
         return 0
 
 
-class IngestResult(NamedTuple):
-    """What IngestFiles returns: ``documents``, ``rejects``, ``inputs`` and ``stats`` (also ``[STATS]``)."""
-
-    documents: beam.PCollection
-    rejects: beam.PCollection
-    inputs: beam.PCollection
-    stats: beam.PCollection
-
-    def __getitem__(self, key):
-        return getattr(self, key) if isinstance(key, str) else tuple.__getitem__(self, key)
-
-
 class IngestFiles(beam.PTransform):
-    """PCollection[InputFile] -> IngestResult: documents, rejects, inputs (source, bytes, sha256), STATS."""
+    """PCollection[InputFile] -> StageResult: main ``documents``; side ``rejects`` (REJECTS rows) and ``inputs``
+    (source, bytes, sha256 per file, for the manifest); stats."""
 
     def __init__(self, cfg: IngestConfig):
         super().__init__()
@@ -277,4 +266,4 @@ class IngestFiles(beam.PTransform):
         documents = read.documents
         rejects = (planned.rejects, read.rejects) | "FlattenRejects" >> beam.Flatten()
         stats = (planned[STATS], read[STATS]) | "FlattenStats" >> beam.Flatten()
-        return IngestResult(documents, rejects, planned.inputs, stats)
+        return StageResult(documents, "documents", side={"rejects": rejects, "inputs": planned.inputs}, stats=stats)

@@ -35,6 +35,7 @@ from transforms.cleaning.headings import MAX_HEADING_CHARS, is_chapter_heading
 from transforms.config_base import StageConfig, knob
 from transforms.examples.config import ExamplesConfig
 from transforms.dead_letters import DEAD_LETTERS, guarded
+from transforms.result import StageResult
 from transforms.stats import STATS, stat
 
 #: Characters that end a sentence.
@@ -243,7 +244,7 @@ class _SegmentFn(beam.DoFn):
 class SegmentDocuments(beam.PTransform):
     """Document dicts (with `split` set) -> segment dicts {doc_id, segment_index, split, text}.
 
-    Returns a DoOutputsTuple: ``.segments`` (main) and ``[STATS]``.
+    Returns a StageResult: main ``segments``, stats, dead letters.
     """
 
     def __init__(self, segment_cfg: SegmentConfig, examples_cfg: ExamplesConfig):
@@ -252,4 +253,6 @@ class SegmentDocuments(beam.PTransform):
         self._budget = segment_cfg.budget_chars(examples_cfg)
 
     def expand(self, docs):
-        return docs | "Segment" >> beam.ParDo(_SegmentFn(self._cfg, self._budget)).with_outputs(STATS, DEAD_LETTERS, main="segments")
+        out = docs | "Segment" >> beam.ParDo(_SegmentFn(self._cfg, self._budget)).with_outputs(
+            STATS, DEAD_LETTERS, main="segments")
+        return StageResult(out.segments, "segments", stats=out[STATS], dead_letters=out[DEAD_LETTERS])

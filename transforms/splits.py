@@ -12,6 +12,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from transforms.examples.seeds import stable_int
+from transforms.result import StageResult
 
 TRAIN = "train"
 VALIDATION = "validation"
@@ -40,7 +41,8 @@ class _Assign(beam.DoFn):
 
 
 class AssignSplits(beam.PTransform):
-    """Document dicts -> the same dicts (copied) with `split` set to "train" or "validation"."""
+    """Document dicts -> StageResult with main ``documents``: the same dicts (copied) with `split` set to
+    "train" or "validation". No counters (the examples stage counts rows per split)."""
 
     def __init__(self, validation_fraction: float, seed: int):
         super().__init__()
@@ -53,4 +55,5 @@ class AssignSplits(beam.PTransform):
             | "SplitKey" >> beam.Map(lambda d: split_key(seed, d["doc_id"]))
             | "SmallestKey" >> beam.combiners.Top.Smallest(1)
         )
-        return docs | "AssignSplit" >> beam.ParDo(_Assign(self._fraction, seed), beam.pvalue.AsSingleton(smallest))
+        split = docs | "AssignSplit" >> beam.ParDo(_Assign(self._fraction, seed), beam.pvalue.AsSingleton(smallest))
+        return StageResult(split, "documents")

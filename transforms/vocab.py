@@ -25,7 +25,9 @@ import sentencepiece as spm
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.config_base import StageConfig, knob
+from schemas.manifest import file_record
 from transforms.examples.seeds import stable_int
+from transforms.result import StageResult
 from transforms.shard_writer import write_atomically
 
 MODEL_NAME = "spiece.model"
@@ -155,12 +157,31 @@ def read_model(path: str) -> bytes:
     return data
 
 
-def write_vocab(model_bytes: bytes, output_dir: str) -> bytes:
-    """Write output_dir/vocab/spiece.model and spiece.vocab (temp name + rename). Returns the model bytes."""
-    directory = FileSystems.join(output_dir, "vocab")  # FileSystems.create makes parent directories
-    write_atomically(FileSystems.join(directory, MODEL_NAME), model_bytes)
-    write_atomically(FileSystems.join(directory, VOCAB_NAME), vocab_text(model_bytes))
-    return model_bytes
+#: Directory of the vocabulary files under the output root.
+VOCAB_DIR = "vocab"
+
+
+def write_vocab(model_bytes: bytes, output_dir: str) -> list[dict]:
+    """Write output_dir/vocab/spiece.model and spiece.vocab (temp name + rename). Returns their manifest
+    file records (path relative to output_dir, bytes, sha256 of the bytes written)."""
+    records = []
+    for name, data in ((MODEL_NAME, model_bytes), (VOCAB_NAME, vocab_text(model_bytes))):
+        relative = f"{VOCAB_DIR}/{name}"
+        write_atomically(FileSystems.join(output_dir, relative), data)  # FileSystems.create makes parent dirs
+        records.append(file_record(relative, data))
+    return records
+
+
+class _WriteVocab(beam.DoFn):
+    """model bytes -> the same bytes (main), after writing the files; their file records on "files"."""
+
+    def __init__(self, output_dir: str):
+        self._out = output_dir
+
+    def process(self, model_bytes: bytes):
+        for record in write_vocab(model_bytes, self._out):
+            yield beam.pvalue.TaggedOutput("files", record)
+        yield model_bytes
 
 
 def _train_on_sample(sample: list, cfg: VocabConfig, seed: int) -> bytes:
@@ -170,7 +191,8 @@ def _train_on_sample(sample: list, cfg: VocabConfig, seed: int) -> bytes:
 
 
 class TrainVocab(beam.PTransform):
-    """Segments -> a one-element PCollection: the spiece.model bytes, after writing output_dir/vocab/.
+    """Segments -> StageResult: main ``model``, a one-element PCollection of the spiece.model bytes (emitted
+    after output_dir/vocab/ is written), and ``files``, the file records of vocab/spiece.model and .vocab.
 
     Trains on the `sample_segments` segments with the smallest seeded hash, or, when cfg.model_path is
     set, reads that model instead (segments unused). Bounded gather: segments are first counted, and only
@@ -200,4 +222,5 @@ class TrainVocab(beam.PTransform):
                 | "Sample" >> beam.combiners.Top.Smallest(cfg.sample_segments)
                 | "TrainSpm" >> beam.Map(_train_on_sample, cfg, seed)
             )
-        return model | "WriteVocab" >> beam.Map(write_vocab, self._out)
+        written = model | "WriteVocab" >> beam.ParDo(_WriteVocab(self._out)).with_outputs("files", main="model")
+        return StageResult(written.model, "model", files=written.files)

@@ -1,10 +1,11 @@
 """The cleaning stage as a Beam PTransform: clean every document, filter, count.
 
-    result = docs | CleanDocuments(cfg.clean, cfg.filter)
-    result.kept        # document dicts, text cleaned, char_length and han_chars set
-    result.filtered    # FILTERED rows (doc_id, source, locator, title, reason, value, threshold, char_length, raw_char_length)
-    result[STATS]      # (counter name, n): clean.docs_in, clean.hits.<rule>, clean.chars_removed.<rule>,
-                       # filter.filtered.<reason>, filter.kept
+    result = docs | CleanDocuments(cfg.clean, cfg.filter)     # a transforms.result.StageResult
+    result.kept          # main: document dicts, text cleaned, char_length and han_chars set
+    result.filtered      # FILTERED rows (doc_id, source, locator, title, reason, value, threshold, char_length, raw_char_length)
+    result.stats         # (counter name, n): clean.docs_in, clean.hits.<rule>, clean.chars_removed.<rule>,
+                         # filter.filtered.<reason>, filter.kept
+    result.dead_letters  # documents that raised (they are rejects)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from transforms.cleaning.cleaner import Cleaner
 from transforms.cleaning.config import CleanConfig, FilterConfig
 from transforms.cleaning.filters import FilterVerdict, quality_check
 from transforms.dead_letters import DEAD_LETTERS, guarded
+from transforms.result import StageResult
 from transforms.stats import STATS, stat
 
 #: Tag of the filtered-documents output.
@@ -79,7 +81,7 @@ class CleanAndFilterFn(beam.DoFn):
 
 
 class CleanDocuments(beam.PTransform):
-    """Documents -> DoOutputsTuple with `kept` (cleaned documents), `filtered` (FILTERED rows) and STATS."""
+    """Documents -> StageResult: main `kept` (cleaned documents), side `filtered` (FILTERED rows), stats, dead letters."""
 
     def __init__(self, clean_cfg: CleanConfig, filter_cfg: FilterConfig, label: str | None = None):
         super().__init__(label)
@@ -89,6 +91,8 @@ class CleanDocuments(beam.PTransform):
         self._filter_cfg = filter_cfg
 
     def expand(self, docs):
-        return docs | "CleanAndFilter" >> beam.ParDo(CleanAndFilterFn(self._clean_cfg, self._filter_cfg)).with_outputs(
+        out = docs | "CleanAndFilter" >> beam.ParDo(CleanAndFilterFn(self._clean_cfg, self._filter_cfg)).with_outputs(
             FILTERED_TAG, STATS, DEAD_LETTERS, main="kept"
         )
+        return StageResult(out.kept, "kept", side={FILTERED_TAG: out[FILTERED_TAG]}, stats=out[STATS],
+                           dead_letters=out[DEAD_LETTERS])

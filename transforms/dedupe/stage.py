@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import functools
 
-from typing import NamedTuple
-
 import apache_beam as beam
 
 from schemas.tables import DUPLICATES
@@ -42,18 +40,10 @@ from transforms.dedupe.minhash import (
     signature,
     unique_hashes,
 )
+from transforms.result import StageResult
 from transforms.stats import STATS, stat
 
 SETS = "sets"
-
-
-class DedupeResult(NamedTuple):
-    """What :class:`DedupeDocuments` returns."""
-
-    kept: beam.PCollection  # document dicts, cluster fields and boilerplate_lines_removed set
-    duplicates: beam.PCollection  # DUPLICATES rows
-    stats: beam.PCollection  # (counter name, int)
-    signatures: beam.PCollection | None = None  # SIGNATURES rows (transforms.dedupe.base)
 
 
 class _Summarize(beam.DoFn):
@@ -227,7 +217,9 @@ class _Apply(beam.DoFn):
 
 
 class DedupeDocuments(beam.PTransform):
-    """PCollection[cleaned document dict] -> DedupeResult(kept, duplicates, stats).
+    """PCollection[cleaned document dict] -> StageResult: main ``kept`` (document dicts, cluster fields and
+    boilerplate_lines_removed set), side ``duplicates`` (DUPLICATES rows) and ``signatures`` (SIGNATURES
+    rows, :mod:`.base`), stats.
 
     Stats: dedupe.input_docs, dedupe.kept, dedupe.exact_removed, dedupe.near_removed,
     dedupe.contained_removed, dedupe.clusters (clusters of 2+ documents), dedupe.exact_groups, dedupe.near_edges,
@@ -289,4 +281,5 @@ class DedupeDocuments(beam.PTransform):
         stats.append(applied[STATS])
         kept, bp_stats = applied.kept | "Boilerplate" >> RemoveBoilerplate(self.bcfg)
         stats.append(bp_stats)
-        return DedupeResult(kept, applied.duplicates, tuple(stats) | "FlattenStats" >> beam.Flatten(), decisions[SIGS])
+        return StageResult(kept, "kept", side={"duplicates": applied.duplicates, "signatures": decisions[SIGS]},
+                           stats=tuple(stats) | "FlattenStats" >> beam.Flatten())

@@ -3,9 +3,10 @@
 Usage (the model is the single-element PCollection of spiece.model bytes that `TrainVocab` returns;
 it reaches the DoFn as an AsSingleton side input)::
 
-    ex = segments | "Examples" >> MakeExamples(cfg.examples, cfg.seed, model=model_bytes)
-    ex.train, ex.validation   # EXAMPLES rows (dicts with exactly the EXAMPLES columns)
-    ex[STATS]                 # ("examples.<counter>", n)
+    ex = segments | "Examples" >> MakeExamples(cfg.examples, cfg.seed, model=model_bytes)  # a StageResult
+    ex.train, ex.validation   # main and side output: EXAMPLES rows (dicts with exactly the EXAMPLES columns)
+    ex.stats                  # ("examples.<counter>", n)
+    ex.dead_letters           # segments that raised (their document is rejected by the build)
 
 Side inputs cannot be read in ``DoFn.setup``, so the sentencepiece processor is built on the first
 element a DoFn instance sees and kept for the instance's life (once per worker thread); jieba's
@@ -29,6 +30,7 @@ from transforms.examples.config import ExamplesConfig
 from transforms.examples.tokenize import SpmTokenizer
 from transforms.examples.words import JiebaIndex
 from transforms.dead_letters import DEAD_LETTERS, guarded
+from transforms.result import StageResult, main_of
 from transforms.stats import STATS, stat
 
 VALIDATION = "validation"
@@ -56,7 +58,9 @@ class _MakeExamplesFn(beam.DoFn):
 
 
 class MakeExamples(beam.PTransform):
-    """Segment dicts -> DoOutputsTuple with ``.train`` (main), ``.validation`` and ``[STATS]``."""
+    """Segment dicts -> StageResult: main ``train``, side ``validation``, stats, dead letters.
+
+    `model`: the one-element PCollection of spiece.model bytes (or the vocab stage's StageResult)."""
 
     def __init__(self, cfg: ExamplesConfig, seed: int, model):
         super().__init__()
@@ -64,6 +68,8 @@ class MakeExamples(beam.PTransform):
 
     def expand(self, segments):
         fn = _MakeExamplesFn(self._cfg, self._seed)
-        return segments | "MakeExamples" >> beam.ParDo(fn, beam.pvalue.AsSingleton(self._model)).with_outputs(
+        out = segments | "MakeExamples" >> beam.ParDo(fn, beam.pvalue.AsSingleton(main_of(self._model))).with_outputs(
             VALIDATION, STATS, DEAD_LETTERS, main="train"
         )
+        return StageResult(out.train, "train", side={VALIDATION: out[VALIDATION]}, stats=out[STATS],
+                           dead_letters=out[DEAD_LETTERS])
