@@ -22,7 +22,6 @@ Documents are chunks of the real novels in ../shared/corpus when present, genera
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import time
@@ -153,6 +152,7 @@ def bench_accuracy(keys: list[str], seeds=(1, 2, 3, 4), pairs: int = 60) -> dict
 
 def _stage_docs(texts: list[str]) -> list[dict]:
     from transforms.dedupe.keytext import han_count
+    from transforms.ingest import doc_id_of
 
     rng = np.random.default_rng(3)
     docs = []
@@ -161,7 +161,7 @@ def _stage_docs(texts: list[str]) -> list[dict]:
         for j, t in enumerate(variants):
             docs.append(
                 {
-                    "doc_id": hashlib.blake2b(t.encode("utf-8"), digest_size=16).hexdigest(),
+                    "doc_id": doc_id_of(t),
                     "source": f"bench/{i}-{j}",
                     "locator": "",
                     "title": f"{i}",

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from schemas.hashing import stable_hash
 
 BAND = 64
 
@@ -43,7 +44,7 @@ def copy_table(bands: list[list[str]], copy: int) -> dict[int, str]:
         return {}
     table = {}
     for index, members in enumerate(bands):
-        seed = int.from_bytes(hashlib.blake2b(f"scale:{copy}:{index}".encode(), digest_size=8).digest(), "big")
+        seed = stable_hash(f"scale:{copy}:{index}")
         order = np.random.Generator(np.random.PCG64(seed)).permutation(len(members))
         table.update({ord(src): members[int(dst)] for src, dst in zip(members, order)})
     return table

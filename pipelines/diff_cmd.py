@@ -17,7 +17,6 @@ per-column digests, so a changed row names its changed columns without holding t
 from __future__ import annotations
 
 import argparse
-import hashlib
 import heapq
 import json
 import sys
@@ -30,6 +29,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import manifest as mf
+from schemas.hashing import stable_digest
 from schemas.tables import TABLES
 from transforms.config_base import ConfigError
 
@@ -146,7 +146,7 @@ class TableDiff:
 
 def _digest(value) -> bytes:
     data = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
-    return hashlib.blake2b(data, digest_size=8).digest()
+    return stable_digest(data, bits=64)
 
 
 def file_rows(root: str, path: str, key: str, batch_rows: int) -> Iterator[tuple]:
@@ -164,7 +164,7 @@ def file_rows(root: str, path: str, key: str, batch_rows: int) -> Iterator[tuple
                     raise ValueError(f"{full}: rows are not sorted by {key} ({k!r} after {previous!r})")
                 previous = k
                 cols = tuple((c, _digest(v)) for c, v in row.items())
-                yield k, hashlib.blake2b(b"".join(d for _, d in cols), digest_size=16).digest(), cols
+                yield k, stable_digest(b"".join(d for _, d in cols), bits=128), cols
 
 
 def _grouped(rows: Iterator[tuple]) -> Iterator[tuple]:

@@ -11,7 +11,6 @@ binary file, malformed JSONL lines, a truncated gzip). The returned SampleTruth 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from schemas.hashing import stable_hash
 from transforms.charsets import GB2312_LEVEL1
 from transforms.shard_writer import write_atomically
 
@@ -34,8 +34,7 @@ _ADS = [
 
 
 def _rng(seed: int, *parts: object) -> np.random.Generator:
-    digest = hashlib.blake2b(repr((seed,) + parts).encode(), digest_size=8).digest()
-    return np.random.Generator(np.random.PCG64(int.from_bytes(digest, "big")))
+    return np.random.Generator(np.random.PCG64(stable_hash(repr((seed,) + parts), bits=64)))
 
 
 def _numeral(n: int) -> str:

@@ -14,7 +14,6 @@ labelled positions), plus ints shard/epoch/index.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from schemas.hashing import stable_hash
 from schemas.tables import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from train.corpus import is_url, open_corpus
 
@@ -98,9 +98,8 @@ def balanced_assignment(units: list[Unit], order, readers: int) -> list[list[int
 
 
 def derive_seed(*parts) -> int:
-    """A 64-bit seed from blake2b of the parts' text (stable across processes and runs)."""
-    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
+    """A 64-bit seed from the parts' text (stable across processes and runs)."""
+    return stable_hash(*parts, bits=64, sep="/", byteorder="little")
 
 
 def rng_for(*parts) -> np.random.Generator:

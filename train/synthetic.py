@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from schemas.hashing import stable_hex
 from schemas.tables import EXAMPLES, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY
 from train.config import EXTRA_IDS
 
@@ -62,7 +63,7 @@ def examples_from_lines(lines: list[str], sp, seed: int = 0) -> list[dict]:
         ids = sp.encode(line)
         if len(ids) < 6:
             continue
-        doc_id = hashlib.blake2b(line.encode(), digest_size=16).hexdigest()
+        doc_id = stable_hex(line, bits=128)
         cut = int(rng.integers(2, len(ids) - 2))
         # continuation as the pipeline writes it by default (LongLM): front + <extra_id_1> + EOS -> <extra_id_1> + back
         rows.append(_row(doc_id, index, "continuation", ids[:cut] + [sentinel[1], eos], [sentinel[1]] + ids[cut:] + [eos]))

@@ -14,13 +14,13 @@ plans files into splittable pieces and reads them through ``FileSystems``.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import zlib
 from dataclasses import dataclass
 from typing import ClassVar, Iterable, Iterator
 
+from schemas.hashing import stable_hex
 from schemas.tables import DOCUMENTS, REJECTS, empty_row
 from transforms.config_base import StageConfig, knob
 from transforms.encoding import DecodeError, decode_bytes
@@ -80,12 +80,12 @@ class IngestConfig(StageConfig):
 
 def doc_id_of(text: str) -> str:
     """The stable id of a document: blake2b-128 of its decoded UTF-8 text (identical text => same id)."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+    return stable_hex(text, bits=128)
 
 
 def record_id_of(source: str, locator: str) -> str:
     """Stable id of a reject: blake2b-128 of (source, locator)."""
-    return hashlib.blake2b(f"{source}\x00{locator}".encode("utf-8"), digest_size=16).hexdigest()
+    return stable_hex(source, locator, bits=128, sep="\x00")
 
 
 def title_from_name(source: str) -> str:

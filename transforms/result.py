@@ -47,6 +47,11 @@ class StageResult(NamedTuple):
             return self.side[name]
         raise KeyError(f"stage result has no output {name!r} (main {self.name!r}, side {sorted(self.side)})")
 
+    @property
+    def pipeline(self):
+        """The pipeline the stage was applied to."""
+        return self.main.pipeline
+
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)

@@ -18,12 +18,13 @@ never the documents).
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 from typing import Callable
 
 import apache_beam as beam
 import regex
+
+from schemas.hashing import stable_digest
 
 from transforms.dedupe.keytext import han_count, nfkc
 from transforms.stats import STATS, stat
@@ -41,8 +42,8 @@ def normalize_line(line: str) -> str:
 
 
 def line_key(normalized: str) -> bytes:
-    """8-byte blake2b key of a normalized line."""
-    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=8).digest()
+    """8-byte stable hash of a normalized line."""
+    return stable_digest(normalized, bits=64)
 
 
 def is_dialogue(normalized: str) -> bool:

@@ -1,6 +1,6 @@
 """The texts a document is compared by: the exact-duplicate hash and the near-duplicate key text.
 
-* :func:`exact_hash` — blake2b-128 of the text after NFKC, per-line whitespace trimming/collapsing and
+* :func:`exact_hash` — 128-bit stable hash of the text after NFKC, per-line whitespace trimming/collapsing and
   dropping blank lines. Two documents with equal hashes are exact duplicates.
 * :func:`key_text` — what MinHash shingles: NFKC, traditional -> simplified Chinese (OpenCC ``t2s``),
   lower case, then only letters, digits and Han characters (no punctuation, no whitespace), so that
@@ -13,10 +13,11 @@ The OpenCC converter is a heavy object: build it with :func:`make_converter` onc
 
 from __future__ import annotations
 
-import hashlib
 import unicodedata
 
 import regex
+
+from schemas.hashing import stable_hex
 
 #: Anything that is not a letter or a digit (Han characters are letters, category Lo).
 _NON_KEY = regex.compile(r"[^\p{L}\p{N}]+")
@@ -46,8 +47,8 @@ def exact_text(text: str) -> str:
 
 
 def exact_hash(text: str) -> str:
-    """blake2b-128 hex digest of :func:`exact_text`. Equal hashes = exact duplicates."""
-    return hashlib.blake2b(exact_text(text).encode("utf-8"), digest_size=16).hexdigest()
+    """128-bit hex stable hash of :func:`exact_text`. Equal hashes = exact duplicates."""
+    return stable_hex(exact_text(text), bits=128)
 
 
 def key_text(text: str, converter) -> str:

@@ -15,7 +15,6 @@ million documents costs no worker a million-member list.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass
 from typing import Iterable, Iterator, NamedTuple
@@ -23,6 +22,7 @@ from typing import Iterable, Iterator, NamedTuple
 import apache_beam as beam
 import numpy as np
 
+from schemas.hashing import stable_digest
 from transforms.dedupe.minhash import (
     estimated_containment,
     estimated_jaccard,
@@ -50,11 +50,11 @@ def containment_jaccard_floor(containment: float, min_ratio: float) -> float:
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int, namespace: bytes = JACCARD_NS) -> list[bytes]:
-    """One bucket key per band: namespace + band index + blake2b-64 of the band's values."""
+    """One bucket key per band: namespace + band index + 64-bit stable hash of the band's values."""
     data = np.asarray(sig, dtype="<u4")
     keys = []
     for i in range(bands):
-        digest = hashlib.blake2b(data[i * rows : (i + 1) * rows].tobytes(), digest_size=8).digest()
+        digest = stable_digest(data[i * rows : (i + 1) * rows].tobytes(), bits=64)
         keys.append(namespace + struct.pack(">H", i) + digest)
     return keys
 
