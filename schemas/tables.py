@@ -7,6 +7,7 @@ and into the corpus version id, so readers can refuse data they do not understan
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import pyarrow as pa
 
@@ -25,6 +26,15 @@ class TableSpec:
     name: str
     schema: pa.Schema
     key: str
+
+    @cached_property
+    def columns(self) -> frozenset[str]:
+        return frozenset(self.schema.names)
+
+    @cached_property
+    def required(self) -> tuple[str, ...]:
+        """Columns that may not be null."""
+        return tuple(f.name for f in self.schema if not f.nullable)
 
 
 DOCUMENTS = TableSpec(
@@ -149,3 +159,18 @@ TABLES = {spec.name: spec for spec in (DOCUMENTS, REJECTS, FILTERED, DUPLICATES,
 def empty_row(spec: TableSpec) -> dict:
     """A row of `spec` with every column None, to be filled by the stage that writes it."""
     return {name: None for name in spec.schema.names}
+
+
+def make_row(spec: TableSpec, **values) -> dict:
+    """The one way a stage builds a row of table `spec`: every column in schema order, unset ones None.
+
+    Raises ValueError naming the table and the column for a value that is no column of it, or a missing
+    value in a non-nullable column: a bad row fails where it is made, not in the Parquet writer."""
+    unknown = values.keys() - spec.columns
+    if unknown:
+        raise ValueError(f"table {spec.name} has no column(s) {sorted(unknown)}")
+    row = {name: values.get(name) for name in spec.schema.names}
+    for name in spec.required:
+        if row[name] is None:
+            raise ValueError(f"table {spec.name}: column {name} may not be null")
+    return row

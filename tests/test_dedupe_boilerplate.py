@@ -7,7 +7,9 @@ import unicodedata
 
 import apache_beam as beam
 
-from transforms.dedupe.boilerplate import RemoveBoilerplate, doc_line_keys, eligible_key, normalize_line, remove_lines
+from transforms.cleaning.chars import normalize_line
+from transforms.dedupe.boilerplate import RemoveBoilerplate, doc_line_keys, eligible_key, remove_lines
+from transforms.dedupe.keytext import nfkc
 from transforms.dedupe.config import BoilerplateConfig
 
 CFG = BoilerplateConfig(min_docs=5, max_removed_fraction=1.0)  # tiny documents: no cap
@@ -22,8 +24,8 @@ def _han(text):
 
 
 def test_normalize_line_folds_width_and_spaces():
-    assert normalize_line("  本章　完  \t") == "本章 完"
-    assert normalize_line("ｗｗｗ．ｅｘａｍｐｌｅ．ｃｏｍ") == "www.example.com"
+    assert normalize_line(nfkc("  本章　完  \t")) == "本章 完"
+    assert normalize_line(nfkc("ｗｗｗ．ｅｘａｍｐｌｅ．ｃｏｍ")) == "www.example.com"
 
 
 def test_eligibility_rules():

@@ -15,7 +15,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from schemas.tables import EXAMPLES
 from transforms.examples.build import continuation_split, keep_length, segment_examples
 from transforms.examples.config import ExamplesConfig
-from transforms.examples.lengths import compute_input_and_target_lengths, corrupted_lengths
+from transforms.lengths import compute_input_and_target_lengths, corrupted_lengths
 from transforms.examples.masking import (
     infilling_ids,
     poisson_spans,

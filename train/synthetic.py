@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.hashing import stable_hex
-from schemas.tables import EXAMPLES, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY
+from schemas.tables import EXAMPLES, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY, make_row
 from train.config import EXTRA_IDS
 
 
@@ -75,14 +75,8 @@ def examples_from_lines(lines: list[str], sp, seed: int = 0) -> list[dict]:
 
 
 def _row(doc_id: str, index: int, task: str, source: list[int], target: list[int]) -> dict:
-    return {
-        "example_id": f"{doc_id}-{index:06d}-{task}",
-        "task": task,
-        "input_ids": source,
-        "target_ids": target,
-        "doc_id": doc_id,
-        "segment_index": index,
-    }
+    return make_row(EXAMPLES, example_id=f"{doc_id}-{index:06d}-{task}", task=task, input_ids=source,
+                    target_ids=target, doc_id=doc_id, segment_index=index)
 
 
 def write_shards(directory: str | Path, rows: list[dict], rows_per_file: int = 200, row_group_size: int = 50) -> list[Path]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Iterable, Iterator
 
 from schemas.hashing import stable_hex
-from schemas.tables import DOCUMENTS, REJECTS, empty_row
+from schemas.tables import DOCUMENTS, REJECTS, make_row
 from transforms.config_base import StageConfig, knob
 from transforms.encoding import DecodeError, decode_bytes
 from transforms.text_parts import split_points
@@ -99,8 +99,8 @@ def title_from_name(source: str) -> str:
 
 def make_reject(source: str, locator: str, reason: str, detail: str, byte_length: int,
                 stage: str = "ingest", exception: str | None = None) -> dict:
-    row = empty_row(REJECTS)
-    row.update(
+    return make_row(
+        REJECTS,
         record_id=record_id_of(source, locator),
         source=source,
         locator=locator,
@@ -110,7 +110,6 @@ def make_reject(source: str, locator: str, reason: str, detail: str, byte_length
         stage=stage,
         exception=exception,
     )
-    return row
 
 
 def describe_exception(e: BaseException) -> str:
@@ -119,8 +118,8 @@ def describe_exception(e: BaseException) -> str:
 
 
 def make_document(source: str, locator: str, title: str, text: str, encoding: str, byte_length: int) -> dict:
-    row = empty_row(DOCUMENTS)
-    row.update(
+    return make_row(
+        DOCUMENTS,
         doc_id=doc_id_of(text),
         source=source,
         locator=locator,
@@ -130,7 +129,6 @@ def make_document(source: str, locator: str, title: str, text: str, encoding: st
         raw_char_length=len(text),
         text=text,
     )
-    return row
 
 
 

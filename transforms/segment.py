@@ -1,7 +1,7 @@
 """Segmentation: documents -> sentences -> segments of consecutive sentences that fit one example.
 
 Budget. A segment must become an infilling input of at most `examples.input_length` ids. T5's
-arithmetic (:meth:`ExamplesConfig.max_segment_tokens`) gives the raw token budget (568 at 512 /
+arithmetic (:func:`transforms.lengths.segment_token_budget`, as ``ExamplesConfig.max_segment_tokens``) gives the raw token budget (568 at 512 /
 0.15 / 3). Segments are cut before the vocabulary exists, so they are packed to a *character*
 budget, ``max_segment_tokens * segment.chars_per_token``; the token budget is then enforced exactly
 at example time (`transforms.examples`: a segment that tokenizes longer is cut at its last sentence
@@ -27,16 +27,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import ClassVar, Iterable, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, Iterable, NamedTuple
 
 import apache_beam as beam
 
+from transforms.cleaning.chars import normalize_line
 from transforms.cleaning.headings import MAX_HEADING_CHARS, is_chapter_heading
 from transforms.config_base import StageConfig, knob
-from transforms.examples.config import ExamplesConfig
 from transforms.dead_letters import DEAD_LETTERS, guarded
 from transforms.result import StageResult
+from transforms.lengths import segment_token_budget
 from transforms.stats import STATS, stat
+
+if TYPE_CHECKING:  # the examples package imports this module (sentence_boundaries), never the reverse
+    from transforms.examples.config import ExamplesConfig
 
 #: Characters that end a sentence.
 TERMINALS = "。！？!?…；"
@@ -51,7 +55,6 @@ PARAGRAPH_BREAKS = {"space": " ", "none": "", "newline": "\n"}
 _T = re.escape(TERMINALS)
 _C = re.escape(CLOSERS)
 _SENTENCE = re.compile(rf"[^{_T}\n]*[{_T}]+[{_C}]*|[^{_T}\n]+|\n")
-_WHITESPACE = re.compile(r"\s+")
 #: A chapter heading inside a line: 第X回/章 (after 正文, 上卷, 卷一 ...) opening a sentence (a novel scraped as one line has its
 #: headings glued to the text around them). 第三回合 (a round of a fight) is prose.
 _NUMERAL = "[0-9零〇一二三四五六七八九十百千万两廿卅]{1,9}"
@@ -88,7 +91,9 @@ class SegmentConfig(StageConfig):
 
     def budget_chars(self, examples: ExamplesConfig) -> int:
         """The character budget of a segment for these example settings."""
-        return max(8, int(examples.max_segment_tokens() * self.chars_per_token))
+        tokens = segment_token_budget(examples.input_length, examples.noise_density, examples.mean_span,
+                                      examples.continuation_max)
+        return max(8, int(tokens * self.chars_per_token))
 
 
 class Sentence(NamedTuple):
@@ -97,11 +102,6 @@ class Sentence(NamedTuple):
     text: str
     new_paragraph: bool = False
     new_section: bool = False
-
-
-def normalize_line(line: str) -> str:
-    """`line` stripped, with every whitespace run (spaces, tabs, U+3000, ...) replaced by one ASCII space."""
-    return _WHITESPACE.sub(" ", line).strip()
 
 
 def cut_long(sentence: str, cap: int) -> list[str]:

@@ -1,9 +1,12 @@
-"""Character classes shared by the cleaning rules, as regex fragments (for the `regex` module).
+"""Character classes shared by the stages, as regex fragments (for the `regex` module), and the text
+measures built on them: :func:`han_count` and :func:`normalize_line` (the only definitions of both).
 
-Only constants live here: immutable strings and compiled patterns that hold no state.
+Only constants and pure functions live here: immutable strings and compiled patterns that hold no state.
 """
 
 from __future__ import annotations
+
+import re
 
 import regex
 
@@ -35,11 +38,21 @@ COMMON_HAN: frozenset[str] = charsets.COMMON_HAN
 _HAN = regex.compile(r"\p{Han}")
 _NON_HAN = regex.compile(r"[^\p{Han}]+")
 _WHITESPACE = regex.compile(r"\s+")
+#: A run of Unicode White_Space (what `regex`'s \s matches) for the faster `re` engine, whose \s also
+#: matches U+001C..U+001F (str.isspace), which are not White_Space (tests/test_house.py checks every code point).
+_WHITE_SPACE_RUN = re.compile(r"[^\S\x1c-\x1f]+")
 
 
 def han_count(text: str) -> int:
     """Number of Han (Chinese) characters in `text` (Unicode script Han, all planes)."""
     return len(_NON_HAN.sub("", text))
+
+
+def normalize_line(line: str) -> str:
+    """`line` stripped, with every whitespace run (spaces, tabs, U+3000, ...) replaced by one ASCII space.
+
+    The one line normalization of segmentation, exact-duplicate hashing and boilerplate line keys."""
+    return _WHITE_SPACE_RUN.sub(" ", line).strip()
 
 
 def nonspace_count(text: str) -> int:

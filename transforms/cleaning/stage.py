@@ -14,12 +14,12 @@ from typing import Any, Iterator
 
 import apache_beam as beam
 
-from schemas.tables import FILTERED
-from transforms.cleaning.chars import han_count
+from schemas.tables import FILTERED, make_row
 from transforms.cleaning.cleaner import Cleaner
 from transforms.cleaning.config import CleanConfig, FilterConfig
 from transforms.cleaning.filters import FilterVerdict, quality_check
 from transforms.dead_letters import DEAD_LETTERS, guarded
+from transforms.documents import with_text
 from transforms.result import StageResult
 from transforms.stats import STATS, stat
 
@@ -31,19 +31,18 @@ def filtered_row(doc: dict[str, Any], verdict: FilterVerdict, cleaned_text: str)
     """The FILTERED table row for `doc` (exactly the FILTERED columns)."""
     raw = doc.get("text") or ""
     raw_len = doc.get("raw_char_length")
-    row = {
-        "doc_id": doc["doc_id"],
-        "source": doc.get("source"),
-        "locator": doc.get("locator"),
-        "title": doc.get("title"),
-        "reason": verdict.reason,
-        "value": float(verdict.value),
-        "threshold": float(verdict.threshold),
-        "char_length": len(cleaned_text),
-        "raw_char_length": int(raw_len) if raw_len is not None else len(raw),
-    }
-    assert list(row) == FILTERED.schema.names
-    return row
+    return make_row(
+        FILTERED,
+        doc_id=doc["doc_id"],
+        source=doc.get("source"),
+        locator=doc.get("locator"),
+        title=doc.get("title"),
+        reason=verdict.reason,
+        value=float(verdict.value),
+        threshold=float(verdict.threshold),
+        char_length=len(cleaned_text),
+        raw_char_length=int(raw_len) if raw_len is not None else len(raw),
+    )
 
 
 class CleanAndFilterFn(beam.DoFn):
@@ -73,11 +72,7 @@ class CleanAndFilterFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FILTERED_TAG, filtered_row(doc, verdict, result.text))
             return
         yield stat("filter.kept")
-        out = dict(doc)
-        out["text"] = result.text
-        out["char_length"] = len(result.text)
-        out["han_chars"] = han_count(result.text)
-        yield out
+        yield with_text(doc, result.text)
 
 
 class CleanDocuments(beam.PTransform):

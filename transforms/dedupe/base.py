@@ -28,7 +28,7 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.tables import SIGNATURES
+from schemas.tables import SIGNATURES, make_row
 from transforms.dedupe.minhash import estimated_jaccard, sig_from_bytes
 from transforms.stats import STATS, stat
 
@@ -50,8 +50,7 @@ def signature_row(member: dict, cluster_id: str, kept: dict) -> dict:
     }
     if row["kept_doc_id"] == row["doc_id"]:
         row["kept_signature"] = None  # its own signature: not stored twice
-    assert set(row) == set(SIGNATURES.schema.names)
-    return row
+    return make_row(SIGNATURES, **row)
 
 
 def base_member(row: dict) -> dict:

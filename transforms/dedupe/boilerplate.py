@@ -26,19 +26,15 @@ import regex
 
 from schemas.hashing import stable_digest
 
-from transforms.dedupe.keytext import han_count, nfkc
+from transforms.cleaning.chars import normalize_line
+from transforms.dedupe.keytext import nfkc
+from transforms.documents import with_text
 from transforms.stats import STATS, stat
 
-_SPACE_RUN = regex.compile(r"\s+")
 _OPEN_QUOTES = "“「『\"'‘《"
 _CLOSE_QUOTES = "”」』\"'’》"
 
 HeadingTest = Callable[[str], bool]
-
-
-def normalize_line(line: str) -> str:
-    """NFKC, whitespace runs collapsed to one space, trimmed."""
-    return _SPACE_RUN.sub(" ", nfkc(line)).strip()
 
 
 def line_key(normalized: str) -> bytes:
@@ -58,7 +54,7 @@ def _enough_key_chars(n: int):
 
 
 def _key(raw: str, norm: str, cfg, is_heading: HeadingTest) -> bytes | None:
-    norm = _SPACE_RUN.sub(" ", norm).strip()
+    norm = normalize_line(norm)
     if not norm or len(norm) > cfg.max_line_chars:
         return None
     if not _enough_key_chars(cfg.min_line_chars).match(norm):
@@ -146,7 +142,7 @@ class _RemoveLines(beam.DoFn):
             removed = 0
         out = dict(doc, boilerplate_lines_removed=removed)
         if removed:
-            out.update(text=text, char_length=len(text), han_chars=han_count(text))
+            out = with_text(out, text)
             yield stat("boilerplate.lines_removed", removed)
             yield stat("boilerplate.docs_changed")
         yield out

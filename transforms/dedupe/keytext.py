@@ -5,7 +5,7 @@
 * :func:`key_text` — what MinHash shingles: NFKC, traditional -> simplified Chinese (OpenCC ``t2s``),
   lower case, then only letters, digits and Han characters (no punctuation, no whitespace), so that
   re-punctuation, re-wrapping and traditional/simplified editions of a novel still look alike.
-* :func:`han_count` — Han characters of a text (regex ``\\p{Han}``).
+* :func:`han_count` — Han characters of a text (``transforms.cleaning.chars.han_count``, re-exported).
 
 The OpenCC converter is a heavy object: build it with :func:`make_converter` once (a DoFn's
 ``setup``) and pass it in; nothing here builds one at import time.
@@ -18,11 +18,12 @@ import unicodedata
 import regex
 
 from schemas.hashing import stable_hex
+from transforms.cleaning.chars import han_count, normalize_line
+
+__all__ = ["make_converter", "nfkc", "exact_text", "exact_hash", "key_text", "han_count"]
 
 #: Anything that is not a letter or a digit (Han characters are letters, category Lo).
 _NON_KEY = regex.compile(r"[^\p{L}\p{N}]+")
-_HAN_RUN = regex.compile(r"\p{Han}+")
-_SPACE_RUN = regex.compile(r"\s+")
 
 
 def make_converter():
@@ -42,7 +43,7 @@ def nfkc(text: str) -> str:
 def exact_text(text: str) -> str:
     """The text exact duplicates are compared on: NFKC; each line trimmed with inner whitespace runs
     collapsed to one space; blank lines dropped; lines joined with "\\n"."""
-    lines = (_SPACE_RUN.sub(" ", line).strip() for line in nfkc(text).split("\n"))
+    lines = (normalize_line(line) for line in nfkc(text).split("\n"))
     return "\n".join(line for line in lines if line)
 
 
@@ -56,8 +57,3 @@ def key_text(text: str, converter) -> str:
     digits and Han characters only. `converter` is what :func:`make_converter` returns."""
     simplified = converter.convert(nfkc(text))
     return _NON_KEY.sub("", simplified.lower())
-
-
-def han_count(text: str) -> int:
-    """Number of Han characters (``\\p{Han}``) in `text`."""
-    return sum(len(run) for run in _HAN_RUN.findall(text))

@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from schemas.tables import EXAMPLES, make_row
 from transforms.examples.config import CONTINUATION, INFILLING, ExamplesConfig
 from transforms.examples.masking import fit_spans, infilling_ids, random_spans
 from transforms.examples.seeds import rng_for, unit_float
@@ -155,12 +156,6 @@ def segment_examples(
         for name, value in c.items():
             counts[name] = counts.get(name, 0) + value
         counts[f"rows.{split}"] = counts.get(f"rows.{split}", 0) + 1
-        rows.append((split, {
-            "example_id": example_id(doc_id, index, task),
-            "task": task,
-            "input_ids": inp,
-            "target_ids": tgt,
-            "doc_id": doc_id,
-            "segment_index": index,
-        }))
+        rows.append((split, make_row(EXAMPLES, example_id=example_id(doc_id, index, task), task=task, input_ids=inp,
+                                     target_ids=tgt, doc_id=doc_id, segment_index=index)))
     return rows, counts

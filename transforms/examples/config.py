@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
 from transforms.config_base import StageConfig, knob
-from transforms.examples.lengths import compute_input_and_target_lengths
+from transforms.lengths import expected_noise, segment_token_budget, t5_lengths
 
 INFILLING = "infilling"
 CONTINUATION = "continuation"
@@ -62,13 +61,13 @@ class ExamplesConfig(StageConfig):
         self.require(self.decoder_start_id >= 0, "decoder_start_id", "must be >= 0")
         raw, _ = self.lengths()
         self.require(raw >= self.min_tokens, "input_length", "leaves no room for a segment")
-        _, n_spans = _expected_noise(raw, self.noise_density, self.mean_span)
+        _, n_spans = expected_noise(raw, self.noise_density, self.mean_span)
         self.require(n_spans + 1 <= self.num_sentinels, "num_sentinels",
                      f"~{n_spans} spans per example need more than {self.num_sentinels} sentinels")
 
     def lengths(self) -> tuple[int, int]:
         """(raw tokens per segment, expected infilling target ids) by T5's arithmetic for these settings."""
-        return _lengths(self.input_length, self.noise_density, self.mean_span)
+        return t5_lengths(self.input_length, self.noise_density, self.mean_span)
 
     def max_segment_tokens(self) -> int:
         """Token budget of a segment: the raw length whose corrupted input fits input_length.
@@ -76,23 +75,4 @@ class ExamplesConfig(StageConfig):
         A continuation input (front <= continuation_max of the segment, + sentinel + EOS) is shorter, so
         the infilling budget bounds both tasks.
         """
-        return _segment_tokens(self.input_length, self.noise_density, self.mean_span, self.continuation_max)
-
-
-@functools.lru_cache(maxsize=64)
-def _lengths(input_length: int, density: float, mean_span: float) -> tuple[int, int]:
-    return compute_input_and_target_lengths(input_length, density, mean_span)
-
-
-@functools.lru_cache(maxsize=64)
-def _segment_tokens(input_length: int, density: float, mean_span: float, continuation_max: float) -> int:
-    raw, _ = _lengths(input_length, density, mean_span)
-    while raw > 2 and int(raw * continuation_max) + 2 > input_length:
-        raw -= 1
-    return raw
-
-
-def _expected_noise(tokens: int, density: float, mean_span: float) -> tuple[int, int]:
-    """(noise tokens, noise spans) T5's arithmetic expects for a segment of `tokens` tokens."""
-    num_noise = int(round(tokens * density))
-    return num_noise, int(round(num_noise / mean_span))
+        return segment_token_budget(self.input_length, self.noise_density, self.mean_span, self.continuation_max)

@@ -5,9 +5,14 @@ sentinel per noise span plus EOS. T5 (`t5.data.preprocessors.random_spans_helper
 find the longest raw length whose corrupted input still fits; at input_length 512, density 0.15 and
 mean span 3 that is 568 raw tokens -> 512 input ids and 114 target ids. Everything here is computed
 from the configured values; nothing is hard-coded.
+
+Shared by `transforms.segment` (a segment's budget) and `transforms.examples` (its config), so that
+neither package imports the other for it.
 """
 
 from __future__ import annotations
+
+import functools
 
 
 def corrupted_lengths(tokens_length: int, noise_density: float, mean_span: float) -> tuple[int, int]:
@@ -41,3 +46,25 @@ def compute_input_and_target_lengths(
         tokens_length -= 1
         targets_length -= 1
     return tokens_length, targets_length
+
+
+@functools.lru_cache(maxsize=64)
+def t5_lengths(input_length: int, density: float, mean_span: float) -> tuple[int, int]:
+    """Cached :func:`compute_input_and_target_lengths`."""
+    return compute_input_and_target_lengths(input_length, density, mean_span)
+
+
+@functools.lru_cache(maxsize=64)
+def segment_token_budget(input_length: int, density: float, mean_span: float, continuation_max: float) -> int:
+    """Raw tokens of a segment: T5's raw length for `input_length`, lowered until a continuation input
+    (front <= continuation_max of the segment, + sentinel + EOS) fits too."""
+    raw, _ = t5_lengths(input_length, density, mean_span)
+    while raw > 2 and int(raw * continuation_max) + 2 > input_length:
+        raw -= 1
+    return raw
+
+
+def expected_noise(tokens: int, density: float, mean_span: float) -> tuple[int, int]:
+    """(noise tokens, noise spans) T5's arithmetic expects for a segment of `tokens` tokens."""
+    num_noise = int(round(tokens * density))
+    return num_noise, int(round(num_noise / mean_span))
