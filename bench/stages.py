@@ -1,5 +1,9 @@
 """Each build stage twice: its pure functions in a plain Python loop, and its Beam transform alone.
 
+The Beam side is the build's own wiring: a bench stage names the entries of ``pipelines.build.STAGES``
+it runs, applied by the build's stage walker (``pipelines.assembler.run_stages``), and the write bench
+takes its tables from the same list, so nothing here wires a stage a second time.
+
 Both sides do the same work on the same pre-materialized inputs (the loop of the previous stage
 produces them) and must produce the same number of rows, which :func:`run_stage` checks. The loop is
 what a plain single-process script would run, heavy objects included (Cleaner, OpenCC, jieba,
@@ -30,6 +34,7 @@ import apache_beam as beam
 from bench.common import timed
 
 IN_PROCESS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+#: The tables the write bench writes (as pipelines.build.STAGES declares them), by "directory" with _ for /.
 WRITE_TABLES = ("documents", "examples_train", "examples_validation", "rejects", "filtered", "duplicates")
 
 
@@ -49,10 +54,10 @@ def loop_ingest(cfg, files: list) -> dict:
 
 def loop_clean(cfg, docs: list[dict]) -> dict:
     """Cleaner.clean + quality_check + han_count per document (transforms.cleaning.stage's work)."""
-    from transforms.cleaning.chars import han_count
     from transforms.cleaning.cleaner import Cleaner
     from transforms.cleaning.filters import quality_check
     from transforms.cleaning.stage import filtered_row
+    from transforms.documents import with_text
 
     cleaner = Cleaner(cfg.clean)
     kept, filtered = [], []
@@ -63,7 +68,7 @@ def loop_clean(cfg, docs: list[dict]) -> dict:
         if verdict is not None:
             filtered.append(filtered_row(doc, verdict, result.text))
             continue
-        kept.append(dict(doc, text=result.text, char_length=len(result.text), han_chars=han_count(result.text)))
+        kept.append(with_text(doc, result.text))
     return {"kept": kept, "filtered": filtered}
 
 
@@ -163,7 +168,7 @@ def loop_dedupe(cfg, docs: list[dict]) -> dict:
 def loop_boilerplate(cfg, docs: list[dict]) -> dict:
     """Count eligible lines per document, find the frequent ones, remove them."""
     from transforms.dedupe.boilerplate import _load_heading_test, doc_line_keys, remove_lines
-    from transforms.dedupe.keytext import han_count
+    from transforms.documents import with_text
 
     bcfg, is_heading = cfg.boilerplate, _load_heading_test()
     counts: Counter = Counter()
@@ -174,9 +179,7 @@ def loop_boilerplate(cfg, docs: list[dict]) -> dict:
     for doc in docs:
         text, removed = remove_lines(doc["text"], patterns, bcfg, is_heading)
         row = dict(doc, boilerplate_lines_removed=removed)
-        if removed:
-            row.update(text=text, char_length=len(text), han_chars=han_count(text))
-        out.append(row)
+        out.append(with_text(row, text) if removed else row)
     return {"kept": out}
 
 
@@ -211,19 +214,14 @@ def loop_examples(cfg, docs: list[dict], model: bytes) -> dict:
 
 
 def _table_specs(cfg) -> dict:
-    from schemas.tables import DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS
+    """name -> (spec, shards, subdir, row group size) of the WRITE_TABLES, as pipelines.build.STAGES declares
+    them. Shard counts 0 (derived from the input size at launch) are measured with 8, as before auto-sizing."""
+    from pipelines.build import STAGES
 
     o = cfg.output
-    # shard counts 0 (derived from the input size at launch): measure with 8, as before auto-sizing
-    docs_n, examples_n = o.documents_shards or 8, o.examples_shards or 8
-    return {  # name -> (spec, shards, subdir, row group size), as pipelines.build writes them
-        "documents": (DOCUMENTS, docs_n, None, o.documents_row_group_size),
-        "examples_train": (EXAMPLES, examples_n, "examples/train", o.examples_row_group_size),
-        "examples_validation": (EXAMPLES, examples_n, "examples/validation", o.examples_row_group_size),
-        "rejects": (REJECTS, o.side_table_shards, None, 1024),
-        "filtered": (FILTERED, o.side_table_shards, None, 1024),
-        "duplicates": (DUPLICATES, o.side_table_shards, None, 1024),
-    }
+    tables = {t.directory.replace("/", "_"): t for s in STAGES for t in s.tables}
+    return {name: (t.spec, getattr(o, t.shards) or 8, t.subdir, getattr(o, t.row_group) if t.row_group else 1024)
+            for name, t in ((name, tables[name]) for name in WRITE_TABLES)}
 
 
 def loop_write(cfg, tables: dict[str, list[dict]], out_dir: str) -> dict:
@@ -247,26 +245,22 @@ def loop_write(cfg, tables: dict[str, list[dict]], out_dir: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ pipelines
-def pipe_ingest(cfg, pcolls: dict, extra) -> dict:
-    from transforms.ingest import IngestFiles
+def pipe_build(names: tuple[str, ...], cfg, pcolls: dict, model: bytes | None = None) -> dict:
+    """Apply the build's stages `names` (pipelines.build.STAGES, wired by its own walker) to the one input
+    PCollection; the vocab stage's model is `model` (a Create). Returns every main and side output by name."""
+    from pipelines.assembler import Context, run_stages
+    from pipelines.build import STAGES
+    from transforms.result import StageResult
 
-    out = pcolls["files"] | "Ingest" >> IngestFiles(cfg.ingest)
-    return {"documents": out.documents, "rejects": out.rejects}
-
-
-def pipe_clean(cfg, pcolls: dict, extra) -> dict:
-    from transforms.cleaning.stage import CleanDocuments
-
-    out = pcolls["docs"] | "Clean" >> CleanDocuments(cfg.clean, cfg.filter)
-    return {"kept": out.kept, "filtered": out.filtered}
-
-
-def pipe_dedupe(cfg, pcolls: dict, extra) -> dict:
-    from transforms.dedupe.stage import DedupeDocuments
-
-    off = cfg.replace("boilerplate", enabled=False).boilerplate
-    out = pcolls["docs"] | "Dedupe" >> DedupeDocuments(cfg.dedupe, off)
-    return {"kept": out.kept, "duplicates": out.duplicates}
+    (source,) = pcolls.values()
+    ctx = Context(cfg, "", None)
+    if model is not None:
+        ctx.results["Vocab"] = StageResult(source.pipeline | "Model" >> beam.Create([model]), "model")
+    run_stages(source, [s for s in STAGES if s.name in names], ctx)
+    outputs = {}
+    for result in ctx.results.values():
+        outputs.update({result.name: result.main, **result.side})
+    return outputs
 
 
 def pipe_boilerplate(cfg, pcolls: dict, extra) -> dict:
@@ -274,18 +268,6 @@ def pipe_boilerplate(cfg, pcolls: dict, extra) -> dict:
 
     kept, _ = pcolls["docs"] | "Boilerplate" >> RemoveBoilerplate(cfg.boilerplate)
     return {"kept": kept}
-
-
-def pipe_examples(cfg, pcolls: dict, model: bytes) -> dict:
-    from transforms.examples.transform import MakeExamples
-    from transforms.segment import SegmentDocuments
-    from transforms.splits import AssignSplits
-
-    docs = pcolls["docs"] | "Split" >> AssignSplits(cfg.examples.validation_fraction, cfg.seed)
-    segments = docs | "Segment" >> SegmentDocuments(cfg.segment, cfg.examples)
-    model_pc = docs.pipeline | "Model" >> beam.Create([model])
-    ex = segments.segments | "Examples" >> MakeExamples(cfg.examples, cfg.seed, model=model_pc)
-    return {"documents": docs, "train": ex.train, "validation": ex.validation}
 
 
 def pipe_write(cfg, pcolls: dict, out_dir: str) -> dict:
@@ -345,9 +327,9 @@ class _Count(beam.DoFn):
         self._counter.inc()
 
 
-def run_pipeline(sources: dict[str, list[str]], build: Callable | None) -> tuple[object, dict[str, int]]:
+def run_pipeline(sources: dict[str, list[str]], build: Callable | None, keep=None) -> tuple[object, dict[str, int]]:
     """Time one in-process FnApiRunner pipeline: read pickled `sources`, apply `build(pcolls)` (None:
-    nothing), and count every output. Returns (Timed, {output name: element count})."""
+    nothing), and count every output (those named in `keep`, when given). Returns (Timed, {name: count})."""
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -357,6 +339,8 @@ def run_pipeline(sources: dict[str, list[str]], build: Callable | None) -> tuple
                   for name, paths in sources.items()}
         outputs = build(pcolls) if build else pcolls
         for name, pc in outputs.items():
+            if keep is not None and build is not None and name not in keep:
+                continue
             _ = pc | f"Sink_{name}" >> beam.ParDo(_Count(name))
         result = p.run()
         result.wait_until_finish()
@@ -371,20 +355,29 @@ def run_pipeline(sources: dict[str, list[str]], build: Callable | None) -> tuple
 
 @dataclass
 class Stage:
-    """A stage: its loop (cfg, input, extra) -> outputs, its pipeline builder, and which input it reads."""
+    """A bench stage: its loop (cfg, inputs, extra) -> outputs, and its pipeline: the build stages it runs
+    (`build`, with `cfg_for` applied to the config) or, for work that is no build stage, a builder."""
 
     name: str
     loop: Callable
-    pipeline: Callable
+    build: tuple[str, ...] = ()
+    pipeline: Callable | None = None
+    cfg_for: Callable = lambda cfg: cfg  # noqa: E731 - the config the build stages run with
+
+    def pipe(self, cfg, pcolls: dict, extra) -> dict:
+        if self.pipeline is not None:
+            return self.pipeline(cfg, pcolls, extra)
+        return pipe_build(self.build, self.cfg_for(cfg), pcolls, extra if "Examples" in self.build else None)
 
 
 STAGES = [
-    Stage("ingest", lambda cfg, x, extra: loop_ingest(cfg, x["files"]), pipe_ingest),
-    Stage("clean", lambda cfg, x, extra: loop_clean(cfg, x["docs"]), pipe_clean),
-    Stage("dedupe", lambda cfg, x, extra: loop_dedupe(cfg, x["docs"]), pipe_dedupe),
-    Stage("boilerplate", lambda cfg, x, extra: loop_boilerplate(cfg, x["docs"]), pipe_boilerplate),
-    Stage("examples", lambda cfg, x, extra: loop_examples(cfg, x["docs"], extra), pipe_examples),
-    Stage("write", lambda cfg, x, extra: loop_write(cfg, x, extra), pipe_write),
+    Stage("ingest", lambda cfg, x, extra: loop_ingest(cfg, x["files"]), ("Ingest",)),
+    Stage("clean", lambda cfg, x, extra: loop_clean(cfg, x["docs"]), ("Clean",)),
+    Stage("dedupe", lambda cfg, x, extra: loop_dedupe(cfg, x["docs"]), ("Dedupe",),
+          cfg_for=lambda cfg: cfg.replace("boilerplate", enabled=False)),
+    Stage("boilerplate", lambda cfg, x, extra: loop_boilerplate(cfg, x["docs"]), pipeline=pipe_boilerplate),
+    Stage("examples", lambda cfg, x, extra: loop_examples(cfg, x["docs"], extra), ("Split", "Segment", "Examples")),
+    Stage("write", lambda cfg, x, extra: loop_write(cfg, x, extra), pipeline=pipe_write),
 ]
 
 
@@ -397,7 +390,7 @@ def run_stage(stage: Stage, cfg, inputs: dict[str, list], sources: dict[str, lis
     """
     loop = timed(stage.loop, cfg, inputs, extra)
     base, _ = run_pipeline(sources, None)
-    with_stage, counts = run_pipeline(sources, lambda pcolls: stage.pipeline(cfg, pcolls, extra))
+    with_stage, counts = run_pipeline(sources, lambda pcolls: stage.pipe(cfg, pcolls, extra), keep=set(loop.result))
     expected = {name: len(rows) for name, rows in loop.result.items()}
     got = {name: counts.get(name, 0) for name in expected}
     if got != expected:
