@@ -96,17 +96,17 @@ def write_tables(stages, ctx: Context) -> list:
     at = next(i for i, s in enumerate(stages) if any(t.spec is DOCUMENTS and t.output == MAIN for t in s.tables))
     early = [s for s in stages[: at + 1] if results[s.name].dead_letters is not None]
     late = [results[s.name].dead_letters for s in stages[at + 1:] if results[s.name].dead_letters is not None]
-    failures = tuple(late) | "LaterFailures" >> beam.Flatten()
+    failures = tuple(late) | "LaterFailures" >> beam.Flatten() if late else None
     sources: dict[str, list] = {REJECTS.name: []}
     tables: dict[str, Table] = {}
     for i, stage in enumerate(stages):
         for table in stage.tables:
             rows = results[stage.name].output(table.output)
-            if i == at:
+            if failures is not None and i == at and table.spec is DOCUMENTS and table.output == MAIN:
                 kept = (rows, failures) | "RejectFailed" >> RejectFailed()
                 rows = kept.kept
                 sources[REJECTS.name].append(kept.rejects)
-            elif i > at:
+            elif failures is not None and i > at:
                 rows = drop_failed(rows, failures, f"Drop{_label(table)}OfFailed")
             tables.setdefault(table.directory, table)
             sources.setdefault(table.directory, []).append(rows)
