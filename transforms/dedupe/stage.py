@@ -207,7 +207,7 @@ class _Apply(beam.DoFn):
 
     def process(self, doc, decisions, measured):
         doc_id = doc["doc_id"]
-        found = decisions[doc_id]
+        found = list(decisions[doc_id])  # a lazily fetched iterable beyond ~100 keys
         if len(found) != 1:
             raise RuntimeError(f"dedupe: {len(found)} decisions for document {doc_id}")
         decision = found[0]
@@ -218,7 +218,7 @@ class _Apply(beam.DoFn):
             yield dict(doc, cluster_id=decision["cluster_id"], cluster_size=decision["cluster_size"])
             yield stat("dedupe.kept")
         else:
-            contained = measured_containment(decision, measured[doc_id])
+            contained = measured_containment(decision, list(measured[doc_id]))
             yield self._removed(doc, decision, decision["kind"], decision["similarity"], contained)
             yield stat(f"dedupe.{decision['kind']}_removed")
 
