@@ -99,7 +99,7 @@ def _ngram_keys(cps: np.ndarray, n: int) -> np.ndarray:
 
 
 def _max_count(keys: np.ndarray) -> int:
-    """Count of the most frequent key. (Sort-based: numpy 2.x's np.unique is ~10x slower on uint64.)"""
+    """Count of the most frequent key. (Sort-based: numpy 2.x's np.unique is slower on uint64, bench/README.md.)"""
     s = np.sort(keys)
     starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
     return int(np.diff(np.append(starts, len(s))).max())
