@@ -368,6 +368,18 @@ def test_templates_escape_every_text():
     assert raw == [evil, f"- {evil_md}: {evil_md}**`{evil}`**"]  # only inside code: the code block, a sentinel
 
 
+def test_templates_are_package_data():
+    from fnmatch import fnmatch
+
+    from pipelines.config import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    templates = sorted((root / "pipelines" / "report" / "templates").iterdir())
+    assert templates and all(any(fnmatch(f"templates/{t.name}", p) for p in patterns["pipelines.report"])
+                             for t in templates)
+
+
 def test_provenance_shows_version_config_inputs_and_verify(corpus, report):
     root, _ = corpus
     manifest = (root / "manifest.json").read_text()

@@ -8,7 +8,6 @@ Deterministic: the same Report gives the same bytes.
 from __future__ import annotations
 
 import base64
-import functools
 import re
 
 import jinja2
@@ -30,7 +29,6 @@ def md_escape(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ↵ ")
 
 
-@functools.cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("pipelines.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html.j2"]), undefined=jinja2.StrictUndefined,
