@@ -52,6 +52,8 @@ class Cleaner:
         self.cfg = cfg
         self._rules: list[tuple[str, RuleFn]] = _build_rules(cfg)
         self._filters = cleaning_filters(cfg)
+        missing = [f.name for f in self._filters if f.after_rule not in self.rule_names]
+        assert not missing, f"filters {missing} run after a rule that is not enabled"
 
     @property
     def rule_names(self) -> list[str]:
