@@ -358,7 +358,8 @@ def test_templates_escape_every_text():
     evil = '<script>alert("x")</script>'
     evil_md = '\\<script\\>alert("x")\\</script\\>'
     blocks = [Para(evil, "bad"), Heading(evil), Table([evil, "n"], [[evil, "1"]], evil), Code(evil),
-              Figure("funnel.png", b"png", evil, evil), Sample(evil, [(evil, [Part("text", evil), Part("sentinel", evil)])])]
+              Figure("funnel.png", b"png", evil, evil),
+              Sample(evil, [(evil, [Part("text", evil), Part("sentinel", evil)])])]
     rep = Report(f"Corpus report: {evil}", evil, [(evil, evil, "")], [Section("s", evil, blocks, NOT_BUILT)])
     page = to_html(rep)
     assert "<script" not in page and "alert(" in page

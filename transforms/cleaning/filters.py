@@ -244,7 +244,9 @@ class Threshold(Filter):
 
     def check(self, doc: Doc) -> FilterVerdict | None:
         value = getattr(doc, self.name)
-        return FilterVerdict(self.name, float(value), float(self.threshold)) if self.fails(value, self.threshold) else None
+        if not self.fails(value, self.threshold):
+            return None
+        return FilterVerdict(self.name, float(value), float(self.threshold))
 
 
 class MinLength(Filter):
