@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
         print_diff(cleaner, text, cfg.filter, out)
     else:
         result = cleaner.clean(text)
-        if result.dropped_reason:
-            print(f"longlm clean: the cleaner drops this document ({result.dropped_reason})", file=sys.stderr)
+        if result.verdict is not None:
+            print(f"longlm clean: the cleaner drops this document ({result.verdict.reason})", file=sys.stderr)
         out.write(result.text)
         if result.text and not result.text.endswith("\n"):
             out.write("\n")

@@ -39,8 +39,8 @@ class CorpusConfig(StageConfig):
     )
 
 
-#: Parquet bytes per raw input byte, measured on the shared novels (bench/README.md, 120 GB plan:
-#: 67 GB of documents and 59 GB of examples from 120 GB of raw text). Used only to choose shard counts.
+#: Parquet bytes per raw input byte, measured on real novels (bench/README.md, the 120 GB plan). Used only
+#: to choose shard counts.
 DOCUMENTS_PARQUET_PER_INPUT_BYTE = 0.56
 EXAMPLES_PARQUET_PER_INPUT_BYTE = 0.49
 

@@ -37,7 +37,7 @@ def test_real_prose_passes_unchanged(cleaner):
     result = cleaner.clean(PROSE)
     assert result.text == PROSE
     assert sum(result.removed.values()) == 0
-    assert result.dropped_reason is None
+    assert result.verdict is None
 
 
 def test_junk_document_cleans_to_the_prose(cleaner):
@@ -91,14 +91,14 @@ def test_traditional_convert_keep_drop():
     assert Cleaner(CleanConfig()).clean(TRAD).text == SIMP
     assert Cleaner(CleanConfig(traditional="keep")).clean(TRAD).text == TRAD
     dropped = Cleaner(CleanConfig(traditional="drop")).clean(TRAD)
-    assert dropped.dropped_reason == TRADITIONAL
-    assert dropped.dropped_value > 0.1 and dropped.dropped_threshold == 0.1
+    assert dropped.verdict.reason == TRADITIONAL
+    assert dropped.verdict.value > 0.1 and dropped.verdict.threshold == 0.1
 
 
 def test_traditional_drop_keeps_simplified_text_with_a_few_variants():
     text = SIMP * 20 + "於是"
     result = Cleaner(CleanConfig(traditional="drop")).clean(text)
-    assert result.dropped_reason is None
+    assert result.verdict is None
     assert result.text == text  # 'drop' never converts
 
 

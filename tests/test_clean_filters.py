@@ -236,3 +236,15 @@ def test_generated_prose_through_the_cleaner_is_kept():
     cleaner = Cleaner(CleanConfig())
     raw = "\u3000\u3000" + prose(40, seed=9).replace("\n", "\n\n\u3000\u3000")
     assert quality_check(raw, cleaner.clean(raw), CFG) is None
+
+
+def test_filters_are_a_list_of_objects_in_the_order_of_their_reasons():
+    from transforms.cleaning.filters import REASONS, Doc, cleaning_filters, first_failure, quality_filters
+
+    filters = cleaning_filters(CleanConfig(traditional="drop")) + quality_filters(CFG)
+    assert [f.name for f in filters] == list(REASONS)
+    assert [f.after_rule for f in filters] == ["traditional"] + [None] * (len(REASONS) - 1)
+    assert cleaning_filters(CleanConfig()) == [] and cleaning_filters(CleanConfig(traditional="keep")) == []
+    assert first_failure(filters, Doc("他来了。", "他来了。")) == (MIN_LENGTH, 4.0, 100.0)
+    # 7 of 20 Han characters would change under t2s: the traditional filter fires first, on its own measure
+    assert first_failure(filters, Doc("", "他" * 20, {"traditional": 7})) == ("traditional", 7 / 20, 0.1)

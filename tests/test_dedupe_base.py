@@ -24,7 +24,7 @@ def test_a_new_document_that_outranks_the_base_kept_one_is_still_its_duplicate()
     base = [base_of(k, k, "b")]
     decisions, rows, counters = attach_to_base([summary("a", han=500, sig=0)], base)
     assert decisions == [("a", {"cluster_id": "b", "cluster_size": None, "kept_doc_id": "b", "kind": "near",
-                                "similarity": 1.0})]
+                                "similarity": 1.0, "first": None})]
     assert rows[0]["kept_doc_id"] == "b" and rows[0]["cluster_id"] == "b"
     assert sorted(counters) == ["dedupe.base_attached", "dedupe.base_outranked"]
 

@@ -293,3 +293,22 @@ def test_output_does_not_depend_on_input_order_or_worker_count(corpus):
     random.Random(3).shuffle(shuffled)
     cfg = DedupeConfig(max_cc_rounds=6)
     assert run_stage(subset, cfg) == run_stage(shuffled, cfg, workers=2)
+
+
+def test_decisions_looked_up_key_by_key_give_the_bulk_read_result(corpus, monkeypatch):
+    """Beyond ~100 keys the SDK fetches multimap side inputs one key at a time (lazy iterables)."""
+    from apache_beam.runners.worker import bundle_processor
+
+    subset = [d for d in corpus if d["source"].split("/")[0] in {"f0", "f1", "chain"}]
+    copy = dict(subset[0], source="zz/copy.txt")  # same text, same doc_id, another input
+    docs = subset + [copy]
+    bulk = run_stage(docs)
+    monkeypatch.setattr(bundle_processor.StateBackedSideInputMap, "_BULK_READ_LIMIT", 0)
+    assert run_stage(docs) == bulk
+    dups = [json.loads(x) for x in bulk[1]]
+    same_id = [r for r in dups if r["doc_id"] == copy["doc_id"]]
+    kept_ids = [json.loads(x)["doc_id"] for x in bulk[0]]
+    # every input with that doc_id is accounted once; at most one takes the cluster decision, the rest are exact copies
+    assert len(same_id) + kept_ids.count(copy["doc_id"]) == sum(d["doc_id"] == copy["doc_id"] for d in docs)
+    assert sum(r["kind"] == "exact" and r["similarity"] == 1.0 for r in same_id) >= len(same_id) - 1
+    assert any(r["source"] == "zz/copy.txt" and r["kind"] == "exact" for r in same_id)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -349,6 +350,37 @@ def test_html_is_self_contained_and_escaped(corpus, report):
     assert all(f"]({name})" in md for name in beside)
 
 
+def test_templates_escape_every_text():
+    from pipelines.report.doc import Code, Heading, Report, Section
+    from pipelines.report.render import to_html, to_markdown
+    from pipelines.report.vocab import Part
+
+    evil = '<script>alert("x")</script>'
+    evil_md = '\\<script\\>alert("x")\\</script\\>'
+    blocks = [Para(evil, "bad"), Heading(evil), Table([evil, "n"], [[evil, "1"]], evil), Code(evil),
+              Figure("funnel.png", b"png", evil, evil),
+              Sample(evil, [(evil, [Part("text", evil), Part("sentinel", evil)])])]
+    rep = Report(f"Corpus report: {evil}", evil, [(evil, evil, "")], [Section("s", evil, blocks, NOT_BUILT)])
+    page = to_html(rep)
+    assert "<script" not in page and "alert(" in page
+    # <title>, h1, subtitle, 2 tile texts, nav link, h2; blocks: 1 + 1 + 3 (table) + 1 + 2 (figure) + 4 (sample)
+    assert page.count("&lt;script&gt;") == 7 + 12
+    raw = [line for line in to_markdown(rep).splitlines() if "<script>" in line.replace("\\<script\\>", "")]
+    assert raw == [evil, f"- {evil_md}: {evil_md}**`{evil}`**"]  # only inside code: the code block, a sentinel
+
+
+def test_templates_are_package_data():
+    from fnmatch import fnmatch
+
+    from pipelines.config import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    templates = sorted((root / "pipelines" / "report" / "templates").iterdir())
+    assert templates and all(any(fnmatch(f"templates/{t.name}", p) for p in patterns["pipelines.report"])
+                             for t in templates)
+
+
 def test_provenance_shows_version_config_inputs_and_verify(corpus, report):
     root, _ = corpus
     manifest = (root / "manifest.json").read_text()
@@ -357,7 +389,7 @@ def test_provenance_shows_version_config_inputs_and_verify(corpus, report):
     assert any(isinstance(b, Para) and b.tone == "ok" and b.text.startswith("OK") for b in sec.blocks)
     sources = [r[0] for r in table_with(sec, "source").rows]
     assert EVIL in sources and "n0.txt" in sources
-    assert "&quot;noise_density&quot;: 0.15" in (root / "report" / "index.html").read_text()
+    assert '"noise_density": 0.15' in unescape((root / "report" / "index.html").read_text())
 
 
 def test_verify_failure_is_reported(corpus, tmp_path):
@@ -369,8 +401,8 @@ def test_verify_failure_is_reported(corpus, tmp_path):
     rep, _ = make_report(str(bad), options=Options(charts=False))
     paras = [b for b in section(rep, "provenance").blocks if isinstance(b, Para) and b.tone == "bad"]
     assert paras and paras[0].text.startswith("FAILED")
-    assert ("longlm verify", "FAILED (1)", "bad") in rep.tiles.items or any(
-        label == "longlm verify" and tone == "bad" for label, _, tone in rep.tiles.items)
+    assert ("longlm verify", "FAILED (1)", "bad") in rep.tiles or any(
+        label == "longlm verify" and tone == "bad" for label, _, tone in rep.tiles)
 
 
 def test_missing_parts_say_not_built(corpus, tmp_path):

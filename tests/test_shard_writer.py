@@ -177,3 +177,29 @@ def test_a_failed_attempt_removes_its_temporary_and_keeps_the_earlier_file(tmp_p
             1 / 0
     assert path.read_bytes() == b"good"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+# --- the writer's shuffle carries packed Arrow batches, not Python rows ---------------------------------------
+
+
+def test_packed_batches_round_trip_rows_as_the_parquet_file_stores_them():
+    from transforms.shard_writer import pack_rows, table_schema, unpack_rows
+
+    data = _example_rows(50)
+    schema = table_schema(EXAMPLES)
+    blobs = [pack_rows(data[:20], schema), None, pack_rows(data[20:], schema)]
+    assert all(isinstance(b, bytes) for b in blobs if b is not None)
+    stored = pq.read_table(io.BytesIO(table_bytes(data, EXAMPLES, 64))).to_pylist()
+    assert list(unpack_rows(blobs)) == stored
+
+
+@pytest.mark.parametrize("pack_bytes", [2_000, 1 << 30])
+def test_batch_sizes_of_the_shuffle_do_not_change_the_files(tmp_path, pack_bytes, monkeypatch):
+    from transforms import shard_writer
+
+    reference = _write(tmp_path / "ref", rows(300), 4)
+    monkeypatch.setattr(shard_writer, "PACK_BYTES", pack_bytes)
+    monkeypatch.setattr(shard_writer, "PACK_BUNDLE_BYTES", 3 * pack_bytes)
+    shuffled = rows(300)
+    random.Random(pack_bytes).shuffle(shuffled)
+    assert _write(tmp_path / "packed", shuffled, 4) == reference

@@ -37,11 +37,13 @@ def _drop_one_row_of_shard(monkeypatch, victim: int):
     original = shard_writer._WriteShard.process
 
     def lossy(self, element):
-        index, rows = element
-        rows = list(rows)
-        if index == victim:
-            rows.remove(next(r for r in rows if r is not None))
-        return original(self, (index, rows))
+        index, batches = element
+        batches = list(batches)
+        if index == victim:  # unpack the first packed batch, drop one row, pack the rest again
+            at = next(i for i, b in enumerate(batches) if b is not None)
+            rows = list(shard_writer.unpack_rows([batches[at]]))[1:]
+            batches[at] = shard_writer.pack_rows(rows, shard_writer.table_schema(self._spec)) if rows else None
+        return original(self, (index, batches))
 
     monkeypatch.setattr(shard_writer._WriteShard, "process", lossy)
 

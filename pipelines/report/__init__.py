@@ -7,7 +7,7 @@ a corpus built on Dataflow and copied back (or still on gs://) reports the same.
 
 Parts: load (I/O), data (one corpus, read lazily), measure (pure statistics), vocab (sentencepiece +
 T5 sentinels), charts (matplotlib, optional), sections / losses / token_sections / compare (the content),
-doc (the report as data) and render (HTML and Markdown).
+doc (the blocks a section holds) and render (the Jinja2 templates in templates/: HTML page, Markdown summary).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.report.data import CorpusData, Options
-from pipelines.report.doc import Para, Report, Section, Tiles
+from pipelines.report.doc import Para, Report, Section
 from pipelines.report.load import Corpus, ReportError
 from pipelines.report.render import to_html, to_markdown
 
@@ -93,7 +93,7 @@ def make_report(root: str, compare: str | None = None, options: Options = Option
         top = tiles(ctx)
     except Exception as e:  # noqa: BLE001
         errors.append(f"overview: {type(e).__name__}: {e}")
-        top = Tiles([("version", corpus.version_id, "")])
+        top = [("version", corpus.version_id, "")]
     name = corpus.config.get("name") or corpus.name
     title = f"Corpus report: {name} {corpus.version_id}"
     subtitle = f"{corpus.root}" + (f" compared with {other.corpus.root}" if other else "")

@@ -1,11 +1,13 @@
-"""The report as data: sections of blocks that both renderers (HTML, Markdown) turn into text.
+"""What a report is made of: sections of blocks, already formatted as text.
 
-Sections hold already-formatted strings, so the two renderers say the same thing.
+Both templates (templates/report.html.j2 and templates/summary.md.j2) render a block by its `kind`,
+so the HTML page and the Markdown summary say the same thing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -20,11 +22,13 @@ class Para:
 
     text: str
     tone: str = ""
+    kind: ClassVar[str] = "para"
 
 
 @dataclass
 class Heading:
     text: str
+    kind: ClassVar[str] = "heading"
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     caption: str = ""
+    kind: ClassVar[str] = "table"
 
 
 @dataclass
@@ -42,11 +47,13 @@ class Figure:
     png: bytes
     alt: str
     caption: str = ""
+    kind: ClassVar[str] = "figure"
 
 
 @dataclass
 class Code:
     text: str
+    kind: ClassVar[str] = "code"
 
 
 @dataclass
@@ -55,13 +62,7 @@ class Sample:
 
     title: str
     fields: list[tuple[str, list[Part]]]
-
-
-@dataclass
-class Tiles:
-    """Key figures shown large: (label, value, tone)."""
-
-    items: list[tuple[str, str, str]]
+    kind: ClassVar[str] = "sample"
 
 
 @dataclass
@@ -82,9 +83,11 @@ class Section:
 
 @dataclass
 class Report:
+    """tiles: key figures shown large, as (label, value, tone)."""
+
     title: str
     subtitle: str
-    tiles: Tiles
+    tiles: list[tuple[str, str, str]]
     sections: list[Section]
 
     def figures(self) -> list[Figure]:

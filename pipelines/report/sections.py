@@ -10,7 +10,7 @@ import numpy as np
 
 from pipelines.report.charts import Charts, Panel
 from pipelines.report.data import CorpusData
-from pipelines.report.doc import NOT_BUILT, Code, Figure, Heading, Para, Section, Table, Tiles, compact, num, pct
+from pipelines.report.doc import NOT_BUILT, Code, Figure, Heading, Para, Section, Table, compact, num, pct
 from pipelines.report.measure import cluster_sizes, funnel, summarize
 
 MAX_INPUT_ROWS = 50
@@ -39,7 +39,8 @@ def summary_table(series: list[tuple[str, np.ndarray | None]], caption: str = ""
     return Table(head, rows, caption)
 
 
-def tiles(ctx: Context) -> Tiles:
+def tiles(ctx: Context) -> list[tuple[str, str, str]]:
+    """The key figures shown large at the top: (label, value, tone)."""
     m = ctx.data.corpus.manifest
     acc = m.get("accounting") or {}
     kept_chars = ctx.data.length("char_length")
@@ -60,7 +61,7 @@ def tiles(ctx: Context) -> Tiles:
         items.append(("longlm verify", "skipped", "missing"))
     else:
         items.append(("longlm verify", "OK" if vr.ok else f"FAILED ({len(vr.problems)})", "ok" if vr.ok else "bad"))
-    return Tiles(items)
+    return items
 
 
 def funnel_section(ctx: Context) -> Section:

@@ -3,13 +3,15 @@
 Order matters and is part of the contract:
 
 1. Unicode: nfc, invisible, fullwidth (so later patterns see ASCII letters and simplified text),
-   traditional (OpenCC t2s, or the traditional='drop' check).
+   traditional (OpenCC t2s; with traditional='drop' a detection, then the `traditional` filter).
 2. Junk: html, entities, emails, urls, watermarks, credits (patterns from patterns.toml).
 3. Debris: private_use, replacement_char, glyph_placeholder, lost_chars, footnotes, censor_masks.
 4. Layout: page_markers, separators, headings, wraps (needs the indentation still in place).
 5. Punctuation and whitespace: cjk_punctuation, fullstop, cjk_spaces, indentation, blank_lines.
 
-Build a Cleaner once per worker (DoFn.setup): it compiles the patterns and loads OpenCC.
+Filters of filters.cleaning_filters run right after their rule (`after_rule`); the first one that
+fails a document ends its cleaning and becomes CleanResult.verdict. Build a Cleaner once per worker
+(DoFn.setup): it compiles the patterns and loads OpenCC.
 """
 
 from __future__ import annotations
@@ -19,15 +21,12 @@ from functools import partial
 from typing import Callable, Iterator
 
 from transforms.cleaning import debris, junk, normalize, wrap
-from transforms.cleaning.chars import han_count
 from transforms.cleaning.config import CleanConfig
 from transforms.cleaning.convert import Simplifier
+from transforms.cleaning.filters import TRADITIONAL, Doc, FilterVerdict, cleaning_filters, first_failure
 from transforms.cleaning.patterns import load_patterns
 
 RuleFn = Callable[[str], "tuple[str, int]"]
-
-#: Reason code of a document dropped by traditional='drop'.
-TRADITIONAL = "traditional"
 
 
 @dataclass
@@ -35,16 +34,14 @@ class CleanResult:
     """What cleaning one text produced.
 
     text: the cleaned text. hits: rule name -> places the rule changed. removed: rule name -> net
-    characters the rule removed (never negative). dropped_reason: None, or a reason code when the
-    cleaner refuses the document (TRADITIONAL), with dropped_value/dropped_threshold saying why.
+    characters the rule removed (never negative). verdict: None, or why a filter run during cleaning
+    (traditional='drop') failed the document; cleaning stopped there.
     """
 
     text: str
     hits: dict[str, int] = field(default_factory=dict)
     removed: dict[str, int] = field(default_factory=dict)
-    dropped_reason: str | None = None
-    dropped_value: float = 0.0
-    dropped_threshold: float = 0.0
+    verdict: FilterVerdict | None = None
 
 
 class Cleaner:
@@ -54,6 +51,9 @@ class Cleaner:
         cfg.validate()
         self.cfg = cfg
         self._rules: list[tuple[str, RuleFn]] = _build_rules(cfg)
+        self._filters = cleaning_filters(cfg)
+        missing = [f.name for f in self._filters if f.after_rule not in self.rule_names]
+        assert not missing, f"filters {missing} run after a rule that is not enabled"
 
     @property
     def rule_names(self) -> list[str]:
@@ -63,7 +63,7 @@ class Cleaner:
     def steps(self, text: str) -> Iterator[tuple[str, str, str]]:
         """Yield (rule_name, before, after) for each enabled rule in order (used by `longlm clean --diff`).
 
-        Stops after the traditional check when traditional='drop' and the text is traditional.
+        Stops after the rule whose filter fails the text (traditional='drop' on a traditional text).
         """
         for name, before, after, _ in self._run(text):
             yield name, before, after
@@ -78,17 +78,17 @@ class Cleaner:
         return result
 
     def _run(self, text: str, result: CleanResult | None = None) -> Iterator[tuple[str, str, str, int]]:
+        raw, hits_so_far = text, {}
         for name, rule in self._rules:
             after, hits = rule(text)
             yield name, text, after, hits
-            if name == TRADITIONAL and self.cfg.traditional == "drop":
-                ratio = hits / max(1, han_count(text))
-                if ratio >= self.cfg.traditional_drop_ratio:
-                    if result is not None:
-                        result.dropped_reason = TRADITIONAL
-                        result.dropped_value = ratio
-                        result.dropped_threshold = self.cfg.traditional_drop_ratio
-                    return
+            hits_so_far[name] = hits
+            filters = [f for f in self._filters if f.after_rule == name]
+            verdict = first_failure(filters, Doc(raw, after, hits_so_far)) if filters else None
+            if verdict is not None:
+                if result is not None:
+                    result.verdict = verdict
+                return
             text = after
 
 

@@ -3,8 +3,8 @@
 Every cleaning rule can be switched off; the defaults are what a LongLM corpus should use. Each
 filter threshold's doc line names where its default comes from: FineWeb-2's per-language config for
 Chinese (github.com/huggingface/fineweb-2, configs/cmn_Hani.yml), Gopher (Rae et al. 2021, "Scaling
-Language Models", appendix A, table A1), or a measurement of the 78 public-domain novels in
-../shared/corpus/novels (the figures quoted are those measurements, made with the default cleaning).
+Language Models", appendix A, table A1), or a measurement of real novels with the default cleaning
+(the figures are in bench/README.md, "Figures moved from code").
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class CleanConfig(StageConfig):
     traditional_drop_ratio: float = knob(
         0.1,
         "With traditional='drop': share of Han characters OpenCC t2s would change at which a document counts as "
-        "traditional (the traditional novel in shared/corpus measures 0.29, the most mixed simplified one 0.005)",
+        "traditional (between what traditional and mixed simplified novels measure: bench/README.md)",
     )
     html: bool = knob(
         True, "Remove HTML tags, scripts, comments and e-mail-obfuscation debris (<br>/<p> become line breaks)"
@@ -116,20 +116,20 @@ class FilterConfig(StageConfig):
     max_removed_ratio: float = knob(
         0.5,
         "removed_ratio: largest share of non-space characters cleaning may remove before the document counts as "
-        "mostly junk (not in Gopher/FineWeb, which filter raw text; the 78 novels lose at most 3.6%, "
-        "少年中国说's footnote marks)",
+        "mostly junk (not in Gopher/FineWeb, which filter raw text; far above what real novels lose: "
+        "bench/README.md)",
     )
     min_han_ratio: float = knob(
         0.5,
         "han_ratio: smallest share of Han characters among non-space characters. FineWeb-2 cmn_Hani requires "
         "73.5% of words to contain a letter (max_non_alpha_words_ratio 0.735); counted per character, punctuation "
-        "lowers the share, and the 78 novels measure 0.68-0.90",
+        "lowers the share, so the default sits below what novels measure (bench/README.md)",
     )
     min_common_han_ratio: float = knob(
         0.7,
         "common_han_ratio: smallest share of Han characters that are common ones (GB2312 or Big5 level 1). Plays "
         "the part of FineWeb-2's stop-word check (cmn_Hani stopwords 的/了/是...) for text without words: random "
-        "CJK characters measure ~0.35, the 78 novels 0.97-0.999 (traditional='keep' too)",
+        "CJK characters fail it, novels in either script pass with a wide margin (bench/README.md)",
     )
     min_mean_line_length: float = knob(
         9.0,
@@ -139,19 +139,19 @@ class FilterConfig(StageConfig):
     max_mean_line_length: float = knob(
         10000.0,
         "Mean line length above which a document has no usable line structure and must pass punctuation_rate "
-        "instead (0: never check). Layout alone never filters: scraped novels come as one line of 250k-800k "
-        "characters. The 78 novels measure at most 657 (警世钟); a whole chapter on one line ~5000",
+        "instead (0: never check). Layout alone never filters: a scraped novel may come as one line; the default "
+        "sits above a whole chapter on one line (bench/README.md)",
     )
     min_punctuation_rate: float = knob(
         0.02,
         "punctuation_rate: for a document past max_mean_line_length, the smallest share of punctuation marks among "
-        "non-space characters (a minified, binary or garbage dump has none). The 78 novels measure 0.085-0.19, "
-        "as one line too; a novel that lost its full stops keeps its commas",
+        "non-space characters (a minified, binary or garbage dump has none); a novel that lost its full stops "
+        "keeps its commas (bench/README.md)",
     )
     max_dup_line_fraction: float = knob(
         0.287,
         "dup_line_fraction: largest share of non-empty lines that repeat an earlier line. FineWeb-2 cmn_Hani "
-        "dup_line_frac 0.287 (Gopher: 0.30); the 78 novels measure at most 0.08",
+        "dup_line_frac 0.287 (Gopher: 0.30)",
     )
     top_ngram_sizes: list[int] = knob(
         [2, 3, 4],
@@ -161,7 +161,7 @@ class FilterConfig(StageConfig):
     top_ngram_fractions: list[float] = knob(
         [0.256, 0.201, 0.171],
         "top_ngram_repetition: largest share of characters covered by the most frequent n-gram, per size in "
-        "top_ngram_sizes. FineWeb-2 cmn_Hani top_n_grams (Gopher: 0.20/0.18/0.16); the 78 novels measure <= 0.05",
+        "top_ngram_sizes. FineWeb-2 cmn_Hani top_n_grams (Gopher: 0.20/0.18/0.16)",
     )
 
     def check(self) -> None:

@@ -11,7 +11,7 @@ import regex
 Result = tuple[str, int]
 
 # Private-use code points (BMP E000-F8FF and planes 15-16): site-specific glyphs for rare
-# characters (蔡东藩's 通俗演义 texts hold ~1300); without the site's font they mean nothing.
+# characters (some web editions hold over a thousand); without the site's font they mean nothing.
 _PRIVATE_USE = regex.compile(r"\p{Co}+")
 _REPLACEMENT = regex.compile("\ufffd+")
 # A missing glyph shown as □ (or 〓), with the description OCR editions add after it:

@@ -1,11 +1,16 @@
-"""Quality filters on cleaned documents: each failure has a reason code, the measured value and the threshold.
+"""Quality filters, datatrove-style: a list of filter objects, each with a `name` (its reason code) and
+`check(doc)` returning a FilterVerdict (reason, value, threshold) when the document fails, else None.
 
-Checks run in a fixed order and the first failure is the verdict: min_length, removed_ratio,
+Filters run in list order and the first failure is the verdict, so the order is part of the contract:
+traditional (only with clean.traditional='drop'; the Cleaner runs it right after its `traditional`
+rule and stops cleaning a document it filters), then after cleaning min_length, removed_ratio,
 han_ratio, common_han_ratio, mean_line_length, punctuation_rate, dup_line_fraction,
-top_ngram_repetition. Filters judge content, not layout: a document without line structure (one
-800k-character line: a scraped novel whose paragraph breaks were stripped) is kept when it reads as
-prose, and segmentation splits it on sentence punctuation. The measures:
+top_ngram_repetition. A filter may rely on the ones before it having passed. Filters judge content,
+not layout: a document without line structure (a scraped novel whose paragraph breaks were
+stripped) is kept when it reads as prose, and segmentation splits it on sentence punctuation.
+The measures (computed once per document, on first use, by Doc):
 
+- traditional: characters OpenCC t2s would change / Han characters, at the cleaner's traditional rule.
 - min_length: non-space characters of the cleaned text.
 - removed_ratio: 1 - non-space characters after cleaning / before (whitespace changes don't count).
 - han_ratio: Han characters / non-space characters.
@@ -28,20 +33,26 @@ prose, and segmentation splits it on sentence punctuation. The measures:
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
-from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import numpy as np
 import regex
 
 from transforms.cleaning.chars import COMMON_HAN, han_count, nonspace_count
-from transforms.cleaning.cleaner import CleanResult
-from transforms.cleaning.config import FilterConfig
+from transforms.cleaning.config import CleanConfig, FilterConfig
+
+if TYPE_CHECKING:
+    from transforms.cleaning.cleaner import CleanResult
 
 __all__ = [
-    "FilterVerdict", "quality_check", "han_count", "top_ngram_fraction", "dup_line_fraction", "punctuation_rate",
+    "Doc", "Filter", "FilterVerdict", "Threshold", "cleaning_filters", "dup_line_fraction", "han_count",
+    "punctuation_rate", "quality_check", "quality_filters", "top_ngram_fraction",
 ]
 
+TRADITIONAL = "traditional"
 MIN_LENGTH = "min_length"
 REMOVED_RATIO = "removed_ratio"
 HAN_RATIO = "han_ratio"
@@ -50,15 +61,14 @@ MEAN_LINE_LENGTH = "mean_line_length"
 PUNCTUATION_RATE = "punctuation_rate"
 DUP_LINE_FRACTION = "dup_line_fraction"
 TOP_NGRAM_REPETITION = "top_ngram_repetition"
-#: Every reason code quality_check can return (plus the cleaner's own, e.g. "traditional").
+#: Every reason code a filter can return, in the order the filters run.
 REASONS = (
-    MIN_LENGTH, REMOVED_RATIO, HAN_RATIO, COMMON_HAN_RATIO, MEAN_LINE_LENGTH, PUNCTUATION_RATE, DUP_LINE_FRACTION,
-    TOP_NGRAM_REPETITION,
+    TRADITIONAL, MIN_LENGTH, REMOVED_RATIO, HAN_RATIO, COMMON_HAN_RATIO, MEAN_LINE_LENGTH, PUNCTUATION_RATE,
+    DUP_LINE_FRACTION, TOP_NGRAM_REPETITION,
 )
 
 
-@dataclass(frozen=True)
-class FilterVerdict:
+class FilterVerdict(NamedTuple):
     """Why a document is filtered: reason code, the measured value, the threshold it was compared with."""
 
     reason: str
@@ -89,7 +99,7 @@ def _ngram_keys(cps: np.ndarray, n: int) -> np.ndarray:
 
 
 def _max_count(keys: np.ndarray) -> int:
-    """Count of the most frequent key. (Sort-based: numpy 2.x's np.unique is ~10x slower on uint64.)"""
+    """Count of the most frequent key. (Sort-based: numpy 2.x's np.unique is slower on uint64, bench/README.md.)"""
     s = np.sort(keys)
     starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
     return int(np.diff(np.append(starts, len(s))).max())
@@ -163,43 +173,163 @@ def dup_line_fraction(lines: list[str]) -> float:
     return sum(c - 1 for c in Counter(lines).values()) / len(lines)
 
 
+class Doc:
+    """One document as the filters see it: `raw` (before cleaning), `text` (cleaned so far) and the
+    cleaning rules' hits; every measure is computed on first use and kept."""
+
+    def __init__(self, raw: str, text: str, hits: dict[str, int] | None = None):
+        self.raw, self.text, self.hits = raw, text, hits or {}
+
+    @cached_property
+    def chars(self) -> int:
+        return nonspace_count(self.text)
+
+    @cached_property
+    def han(self) -> int:
+        return han_count(self.text)
+
+    @cached_property
+    def cps(self) -> np.ndarray:
+        return _codepoints_without_space(self.text)
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return _lines(self.text)
+
+    @cached_property
+    def traditional(self) -> float:
+        return self.hits.get(TRADITIONAL, 0) / max(1, self.han)
+
+    @cached_property
+    def removed_ratio(self) -> float:
+        raw_chars = nonspace_count(self.raw)
+        return 1.0 - self.chars / raw_chars if raw_chars else 0.0
+
+    @cached_property
+    def han_ratio(self) -> float:
+        return self.han / self.chars if self.chars else 0.0
+
+    @cached_property
+    def common_han_ratio(self) -> float:
+        return common_han_count(self.cps) / self.han if self.han else 1.0  # no Han at all: han_ratio's business
+
+    @cached_property
+    def mean_line_length(self) -> float:
+        return sum(map(len, self.lines)) / len(self.lines) if self.lines else 0.0
+
+    @cached_property
+    def dup_line_fraction(self) -> float:
+        return dup_line_fraction(self.lines)
+
+
+class Filter:
+    """A quality filter: `name` is its reason code; check() says why `doc` fails, or None.
+
+    after_rule: the cleaning rule right after which the Cleaner runs this filter (None: after cleaning).
+    """
+
+    name: str = ""
+    after_rule: str | None = None
+
+    def check(self, doc: Doc) -> FilterVerdict | None:
+        raise NotImplementedError
+
+
+class Threshold(Filter):
+    """Fails when `fails(measure, threshold)`; the measure is the Doc attribute of the filter's name."""
+
+    def __init__(self, name: str, threshold: float, fails: Callable[[float, float], bool],
+                 after_rule: str | None = None):
+        self.name, self.threshold, self.fails, self.after_rule = name, threshold, fails, after_rule
+
+    def check(self, doc: Doc) -> FilterVerdict | None:
+        value = getattr(doc, self.name)
+        if not self.fails(value, self.threshold):
+            return None
+        return FilterVerdict(self.name, float(value), float(self.threshold))
+
+
+class MinLength(Filter):
+    """Fewer non-space characters than `min_chars`, or none at all."""
+
+    name = MIN_LENGTH
+
+    def __init__(self, min_chars: int):
+        self.min_chars = min_chars
+
+    def check(self, doc: Doc) -> FilterVerdict | None:
+        if doc.chars < self.min_chars or doc.chars == 0:
+            return FilterVerdict(MIN_LENGTH, float(doc.chars), float(self.min_chars))
+        return None
+
+
+class PunctuationRate(Filter):
+    """Too little punctuation, judged only for a document without line structure (mean line > max_line)."""
+
+    name = PUNCTUATION_RATE
+
+    def __init__(self, min_rate: float, max_line: float):
+        self.min_rate, self.max_line = min_rate, max_line
+
+    def check(self, doc: Doc) -> FilterVerdict | None:
+        if not self.max_line or doc.mean_line_length <= self.max_line:
+            return None
+        rate = punctuation_rate(doc.cps)
+        return FilterVerdict(PUNCTUATION_RATE, rate, self.min_rate) if rate < self.min_rate else None
+
+
+class TopNgramRepetition(Filter):
+    """The most frequent character n-gram covers more than its limit, for any configured n."""
+
+    name = TOP_NGRAM_REPETITION
+
+    def __init__(self, sizes: list[int], limits: list[float]):
+        self.pairs = list(zip(sizes, limits))
+
+    def check(self, doc: Doc) -> FilterVerdict | None:
+        for n, limit in self.pairs:
+            frac = _top_ngram_over(doc.cps, n, limit)
+            if frac is not None:
+                return FilterVerdict(TOP_NGRAM_REPETITION, frac, limit)
+        return None
+
+
+def cleaning_filters(cfg: CleanConfig) -> list[Filter]:
+    """Filters that run inside the Cleaner (each after its `after_rule`): traditional='drop'."""
+    if cfg.traditional != "drop":
+        return []
+    return [Threshold(TRADITIONAL, cfg.traditional_drop_ratio, operator.ge, after_rule=TRADITIONAL)]
+
+
+def quality_filters(cfg: FilterConfig) -> list[Filter]:
+    """The filters run on the cleaned document, in order."""
+    return [
+        MinLength(cfg.min_chars),
+        Threshold(REMOVED_RATIO, cfg.max_removed_ratio, operator.gt),
+        Threshold(HAN_RATIO, cfg.min_han_ratio, operator.lt),
+        Threshold(COMMON_HAN_RATIO, cfg.min_common_han_ratio, operator.lt),
+        Threshold(MEAN_LINE_LENGTH, cfg.min_mean_line_length, operator.lt),
+        PunctuationRate(cfg.min_punctuation_rate, cfg.max_mean_line_length),
+        Threshold(DUP_LINE_FRACTION, cfg.max_dup_line_fraction, operator.gt),
+        TopNgramRepetition(cfg.top_ngram_sizes, cfg.top_ngram_fractions),
+    ]
+
+
+def first_failure(filters: list[Filter], doc: Doc) -> FilterVerdict | None:
+    """The verdict of the first filter `doc` fails, or None."""
+    for f in filters:
+        verdict = f.check(doc)
+        if verdict is not None:
+            return verdict
+    return None
+
+
 def quality_check(raw_text: str, result: CleanResult, cfg: FilterConfig) -> FilterVerdict | None:
     """The first filter the cleaned document fails, or None when it passes all of them.
 
-    `raw_text` is the text before cleaning (for removed_ratio). A document the cleaner itself
-    dropped (result.dropped_reason, e.g. traditional='drop') is reported with that reason.
+    `raw_text` is the text before cleaning (for removed_ratio). A document a filter inside the Cleaner
+    already failed (result.verdict, e.g. traditional='drop') keeps that verdict.
     """
-    if result.dropped_reason:
-        return FilterVerdict(result.dropped_reason, float(result.dropped_value), float(result.dropped_threshold))
-    text = result.text
-    chars = nonspace_count(text)
-    if chars < cfg.min_chars or chars == 0:
-        return FilterVerdict(MIN_LENGTH, float(chars), float(cfg.min_chars))
-    raw_chars = nonspace_count(raw_text)
-    removed = 1.0 - chars / raw_chars if raw_chars else 0.0
-    if removed > cfg.max_removed_ratio:
-        return FilterVerdict(REMOVED_RATIO, removed, cfg.max_removed_ratio)
-    han = han_count(text)
-    han_ratio = han / chars
-    if han_ratio < cfg.min_han_ratio:
-        return FilterVerdict(HAN_RATIO, han_ratio, cfg.min_han_ratio)
-    cps = _codepoints_without_space(text)
-    common = common_han_count(cps) / han if han else 1.0  # no Han at all: han_ratio's business
-    if common < cfg.min_common_han_ratio:
-        return FilterVerdict(COMMON_HAN_RATIO, common, cfg.min_common_han_ratio)
-    lines = _lines(text)
-    mean_len = sum(map(len, lines)) / len(lines)
-    if mean_len < cfg.min_mean_line_length:
-        return FilterVerdict(MEAN_LINE_LENGTH, mean_len, cfg.min_mean_line_length)
-    if cfg.max_mean_line_length and mean_len > cfg.max_mean_line_length:
-        rate = punctuation_rate(cps)  # no line structure: judge the content instead
-        if rate < cfg.min_punctuation_rate:
-            return FilterVerdict(PUNCTUATION_RATE, rate, cfg.min_punctuation_rate)
-    dup = dup_line_fraction(lines)
-    if dup > cfg.max_dup_line_fraction:
-        return FilterVerdict(DUP_LINE_FRACTION, dup, cfg.max_dup_line_fraction)
-    for n, limit in zip(cfg.top_ngram_sizes, cfg.top_ngram_fractions):
-        frac = _top_ngram_over(cps, n, limit)
-        if frac is not None:
-            return FilterVerdict(TOP_NGRAM_REPETITION, frac, limit)
-    return None
+    if result.verdict is not None:
+        return result.verdict
+    return first_failure(quality_filters(cfg), Doc(raw_text, result.text, result.hits))

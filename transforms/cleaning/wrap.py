@@ -26,7 +26,7 @@ Result = tuple[str, int]
 
 _WS = " \t\u3000\u00a0"
 _BARE_NUMBER = regex.compile(rf"^{SPACE}*[-—–~]?{SPACE}*[0-9]{{1,4}}{SPACE}*[-—–~]?{SPACE}*$")
-_SEPARATOR = re.compile(  # stdlib re: ~2x faster than regex on this line-anchored class
+_SEPARATOR = re.compile(  # stdlib re: faster than regex on this line-anchored class (bench/README.md)
     rf"^{SPACE}*(?:[-=_~*#·•.－＝＊～※◆◇○●☆★—]{SPACE}*){{3,}}$", re.MULTILINE
 )
 # A divider glued before text ("----------    看本回一段总冒"): ASCII-style rules only, so a

@@ -94,7 +94,7 @@ def attach_to_base(new: list[dict], base: list[dict]) -> tuple[list[tuple[str, d
     decisions, rows = [], []
     kept = {k: target[k] for k in ("kept_doc_id", "kept_han", "kept_exact", "kept_signature")}
     for m in sorted(new, key=lambda m: m["doc_id"]):
-        decisions.append((m["doc_id"], _removed_decision(m, target)))
+        decisions.append((m["doc_id"], dict(_removed_decision(m, target), first=m.get("first"))))
         rows.append(signature_row(m, target["cluster_id"], kept))
         counters.append("dedupe.base_attached")
         if (-m["han"], m["doc_id"]) < (-target["kept_han"], target["kept_doc_id"]):
@@ -146,7 +146,9 @@ class _SplitKnown(beam.DoFn):
             return
         yield doc_id, base[0]
         if new:
-            yield beam.pvalue.TaggedOutput("known", (doc_id, copy_decision(new[0], base[0]["base"])))
+            first = min((tuple(s["first"]) for s in new if s.get("first") is not None), default=None)
+            decision = dict(copy_decision(new[0], base[0]["base"]), first=first)
+            yield beam.pvalue.TaggedOutput("known", (doc_id, decision))
             yield stat("dedupe.base_copies", sum(s["copies"] for s in new))
 
 

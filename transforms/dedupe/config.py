@@ -39,9 +39,8 @@ class DedupeConfig(StageConfig):
         "a collection): kind 'contained' in duplicates/, the longer one is kept"
     )
     containment_threshold: float = knob(
-        0.6, "Share of the shorter document's shingles found in the longer one at or above which it is 'contained'. "
-        "Measured on ../shared/corpus: a prefix cut at a chapter boundary at 1/3-2/3 measures 1.0 in its own novel "
-        "and 0.65-0.95 in another edition's (红楼梦 0.65); the most similar pair of unrelated novels 0.06",
+        0.6, "Share of the shorter document's shingles found in the longer one at or above which it is 'contained' "
+        "(measured values: bench/README.md, 'Figures moved from code')",
     )
     containment_min_ratio: float = knob(
         0.2, "Containment mode: smallest size ratio (smaller/larger shingle set) the extra LSH bands are tuned for"

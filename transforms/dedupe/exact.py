@@ -23,10 +23,12 @@ EDGES = "exact_edges"
 
 def collapse_copies(summaries: Iterable[dict]) -> dict:
     """One summary for inputs sharing a doc_id: the one with the smallest exact hash (deterministic),
-    with "copies" = the sum of their copies."""
+    with "copies" = the sum of their copies and "first" = the smallest of their copy keys."""
     summaries = list(summaries)
     first = dict(min(summaries, key=lambda s: s["exact"]))
     first["copies"] = sum(s["copies"] for s in summaries)
+    keys = [tuple(s["first"]) for s in summaries if s.get("first") is not None]
+    first["first"] = min(keys) if keys else None  # the input that takes the decision (stage._Apply)
     return first
 
 

@@ -10,7 +10,8 @@ Graph (no step gathers all documents or all signatures on one worker):
 5. Group member summaries by cluster; keep rule: most Han characters, ties -> smallest doc_id. Every
    member also becomes a SIGNATURES row; with a base version, base members join the graph and keep
    their decisions (:mod:`.base`).
-6. Join the decisions back to the documents by doc_id: kept documents (cluster_id, cluster_size) and
+6. Apply the decisions to the documents, looked up by doc_id in a multimap side input (ids travel,
+   text does not): kept documents (cluster_id, cluster_size) and
    duplicates rows (kind exact/near/contained, cluster_id, kept_doc_id, estimated similarity with the
    kept document, containment in it: exact when the pair was checked on its shingle sets).
 7. Cross-document boilerplate lines on the kept documents (:mod:`.boilerplate`).
@@ -51,7 +52,8 @@ class _Summarize(beam.DoFn):
 
     summary: doc_id, exact (hash), han (keep-rule Han count), sig (signature bytes, None without
     key text or with near dedupe off), size (shingle count; distinct when containment or exact
-    checks need it), copies (1).
+    checks need it), copies (1), first (the document's copy key; the smallest among inputs that
+    share the doc_id after collapsing: that input takes the cluster decision, the others are exact copies).
     """
 
     def __init__(self, cfg: DedupeConfig):
@@ -72,6 +74,7 @@ class _Summarize(beam.DoFn):
             "sig": None,
             "size": 0,
             "copies": 1,
+            "first": _copy_order(doc),
         }
         if cfg.near:
             hashes = shingle_hashes(key_text(normalized, self.converter), cfg.ngram)
@@ -111,7 +114,7 @@ def decide_cluster(
     size = sum(m["copies"] for m in members)
     out = []
     for m in members:
-        decision = {"cluster_id": cluster_id, "cluster_size": size, "kept_doc_id": kept["doc_id"]}
+        decision = {"cluster_id": cluster_id, "cluster_size": size, "kept_doc_id": kept["doc_id"], "first": m.get("first")}
         if m is kept:
             decision.update(kind=None, similarity=None, containment=None)
         elif m["exact"] == kept["exact"]:
@@ -187,29 +190,27 @@ def measured_containment(decision: dict, measured) -> float | None:
 
 
 class _Apply(beam.DoFn):
-    """(doc_id, {"doc": documents, "decision": [decision], "measured": [(other, containment)]}) -> kept
-    documents, DUPLICATES rows, stats."""
+    """document -> kept document, or DUPLICATES row; stats. Decisions and exact containments come
+    as multimap side inputs keyed by doc_id (looked up per document, never gathered whole), so the
+    documents' text is not shuffled here. Of several inputs with one doc_id, the one whose copy key
+    (`_copy_order`) is the decision's `first` takes the decision; the others are exact copies."""
 
-    def process(self, element):
-        doc_id, grouped = element
-        decisions = list(grouped["decision"])
-        docs = sorted(grouped["doc"], key=_copy_order)
-        if not docs:
-            return
-        if len(decisions) != 1:
-            raise RuntimeError(f"dedupe: {len(decisions)} decisions for document {doc_id}")
-        decision = decisions[0]
-        first, copies = docs[0], docs[1:]
-        if decision["kind"] is None:
-            yield dict(first, cluster_id=decision["cluster_id"], cluster_size=decision["cluster_size"])
+    def process(self, doc, decisions, measured):
+        doc_id = doc["doc_id"]
+        found = list(decisions[doc_id])  # a lazily fetched iterable beyond ~100 keys
+        if len(found) != 1:
+            raise RuntimeError(f"dedupe: {len(found)} decisions for document {doc_id}")
+        decision = found[0]
+        if decision.get("first") is not None and _copy_order(doc) != tuple(decision["first"]):
+            yield self._removed(doc, decision, "exact", 1.0, 1.0)
+            yield stat("dedupe.exact_removed")
+        elif decision["kind"] is None:
+            yield dict(doc, cluster_id=decision["cluster_id"], cluster_size=decision["cluster_size"])
             yield stat("dedupe.kept")
         else:
-            contained = measured_containment(decision, grouped.get("measured", ()))
-            yield self._removed(first, decision, decision["kind"], decision["similarity"], contained)
+            contained = measured_containment(decision, list(measured[doc_id]))
+            yield self._removed(doc, decision, decision["kind"], decision["similarity"], contained)
             yield stat(f"dedupe.{decision['kind']}_removed")
-        for copy in copies:
-            yield self._removed(copy, decision, "exact", 1.0, 1.0)
-            yield stat("dedupe.exact_removed")
 
     @staticmethod
     def _removed(doc, decision, kind, similarity, containment):
@@ -270,14 +271,10 @@ class DedupeDocuments(beam.PTransform):
         )
         stats.append(decisions[STATS])
         all_decisions = (decisions.decisions, *known) | "AllDecisions" >> beam.Flatten() if known else decisions.decisions
-        joined = {"doc": docs | "DocById" >> beam.Map(lambda d: (d["doc_id"], d)), "decision": all_decisions}
-        if measured:
-            joined["measured"] = measured[0]
-        applied = (
-            joined
-            | "JoinDecisions" >> beam.CoGroupByKey()
-            | "Apply" >> beam.ParDo(_Apply()).with_outputs("duplicates", STATS, main="kept")
-        )
+        measured = measured[0] if measured else docs.pipeline | "NoMeasured" >> beam.Create([])
+        applied = docs | "Apply" >> beam.ParDo(
+            _Apply(), beam.pvalue.AsMultiMap(all_decisions), beam.pvalue.AsMultiMap(measured)
+        ).with_outputs("duplicates", STATS, main="kept")
         stats.append(applied[STATS])
         kept, bp_stats = applied.kept | "Boilerplate" >> RemoveBoilerplate(self.bcfg)
         stats.append(bp_stats)
