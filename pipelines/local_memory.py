@@ -2,8 +2,8 @@
 
 The local runners (FnApiRunner in-process or with worker processes) hold every PCollection that
 crosses a stage boundary in the launching process, so their peak grows with the input. The
-coefficients below are fitted on the scale bench (bench/README.md, "Scale": 1.44 GB at 47 MB to
-7.48 GB at 374 MB in-process): peak RSS of the whole process tree ~ BASE_MB + PER_INPUT_MB x input MB. Cluster runners are not estimated:
+coefficients below are fitted on the scale bench (bench/README.md, "Scale", in-process): peak RSS of
+the whole process tree ~ BASE_MB + PER_INPUT_MB x input MB. Cluster runners are not estimated:
 their memory is per worker and set by the shard counts (README, "Knobs that matter at 100+ GB").
 """
 
@@ -13,9 +13,9 @@ import os
 import resource
 import sys
 
-#: Fitted on the scale bench (see module doc): 572 MB + 18.5 MB per input MB, rounded up.
-BASE_MB = 600.0
-PER_INPUT_MB = 19.0
+#: Fitted on the scale bench (see module doc), rounded up.
+BASE_MB = 800.0
+PER_INPUT_MB = 10.0
 #: Warn when the estimate exceeds this share of the machine's memory.
 WARN_SHARE = 0.8
 
