@@ -18,7 +18,6 @@ name any table and shard that came up short.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import tempfile
 from typing import Iterable
@@ -30,6 +29,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
+from schemas.hashing import stable_hash
 from schemas.tables import SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY, TableSpec
 from transforms.atomic_files import AtomicFile, write_atomically  # noqa: F401 - write_atomically re-exported
 from transforms.external_sort import SPILL_BYTES, SortedRows, canonical, row_bytes
@@ -46,8 +46,7 @@ PACK_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 def shard_of(key: str, num_shards: int) -> int:
     """Stable shard index of a key string."""
-    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % num_shards
+    return stable_hash(key, bits=64) % num_shards
 
 
 def shard_name(index: int, num_shards: int) -> str:

@@ -23,7 +23,7 @@ import functools
 
 import apache_beam as beam
 
-from schemas.tables import DUPLICATES
+from schemas.tables import DUPLICATES, make_row
 from transforms.dedupe.base import SIGS, WithBase, decide_members
 from transforms.dedupe.boilerplate import RemoveBoilerplate
 from transforms.dedupe.components import ConnectedComponents
@@ -162,20 +162,11 @@ class _Decide(beam.DoFn):
 
 def duplicate_row(doc: dict, decision: dict, kind: str, similarity, containment=None) -> dict:
     """A DUPLICATES row for removed document `doc`."""
-    row = {
-        "doc_id": doc["doc_id"],
-        "source": doc.get("source"),
-        "locator": doc.get("locator"),
-        "title": doc.get("title"),
-        "kind": kind,
-        "cluster_id": decision["cluster_id"],
-        "kept_doc_id": decision["kept_doc_id"],
-        "similarity": similarity,
-        "char_length": doc.get("char_length"),
-        "containment": containment,
-    }
-    assert set(row) == set(DUPLICATES.schema.names)
-    return row
+    return make_row(
+        DUPLICATES, doc_id=doc["doc_id"], source=doc.get("source"), locator=doc.get("locator"),
+        title=doc.get("title"), kind=kind, cluster_id=decision["cluster_id"], kept_doc_id=decision["kept_doc_id"],
+        similarity=similarity, char_length=doc.get("char_length"), containment=containment,
+    )
 
 
 def _copy_order(doc: dict) -> tuple:
