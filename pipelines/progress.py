@@ -131,14 +131,15 @@ def result_snapshot(result) -> Snapshot:
 
 
 def format_line(snap: Snapshot, elapsed: float, previous: Snapshot | None, since: float) -> str:
-    """One progress line: elapsed time, running stage, documents per stage, MB read and the rates."""
+    """One progress line: elapsed time, running stage, input MB planned, documents per stage, the doc rate."""
     c = snap.counters
     parts = [f"{elapsed:6.0f}s"]
     if snap.stage:
         parts.append(f"stage {snap.stage} ({snap.stages_done}/{snap.stages_total} done, "
                      f"{time.time() - snap.stage_started:.0f}s in it)")
     mb = c.get(BYTES_COUNTER, 0) / 1e6
-    parts.append(f"read {c.get('ingest.records', 0):,} docs {mb:,.1f} MB ({mb / max(elapsed, 1e-9):.2f} MB/s)")
+    # ingest.bytes is counted as files are planned (hashed), documents as pieces are parsed: two numbers
+    parts.append(f"input {mb:,.1f} MB planned | read {c.get('ingest.records', 0):,} docs")
     for counter, label in DOC_COUNTERS[1:]:
         if counter in c:
             parts.append(f"{label} {c[counter]:,}")

@@ -175,7 +175,7 @@ def test_progress_lines_appear_on_a_build_of_a_few_mb(tmp_path, caplog):
     assert all("docs" in line and "MB" in line for line in lines)
     assert any("stage " in line for line in lines)
     read = json.loads((tmp_path / "out" / "manifest.json").read_text())["counters"]["ingest.records"]
-    assert any(f"read {read:,} docs" in line and "MB/s" in line for line in lines)
+    assert any(f"read {read:,} docs" in line and "MB planned" in line for line in lines)
 
 
 def test_quiet_build_prints_no_progress(version, caplog):
@@ -315,7 +315,7 @@ def test_progress_line_and_stage_names():
     after = Snapshot(counters={"ingest.records": 30, "ingest.bytes": 6_000_000, "clean.docs_in": 12}, stage="Clean",
                      stages_done=3, stages_total=9)
     line = format_line(after, elapsed=4.0, previous=before, since=2.0)
-    assert "read 30 docs 6.0 MB (1.50 MB/s)" in line and "cleaned 12" in line
+    assert "input 6.0 MB planned | read 30 docs" in line and "cleaned 12" in line
     assert "stage Clean (3/9 done" in line and "10.0 docs/s (read)" not in line and "6.0 docs/s (cleaned)" in line
 
 
