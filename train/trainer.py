@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,65 +24,11 @@ from train.corpus import open_corpus
 from train.data import DataPosition, ExampleStream, StreamConfig, plan_units
 from train.distributed import DistContext, init_distributed, shutdown_distributed
 from train.metrics import PEAK_BF16_TFLOPS, MetricsLog, format_eta, training_flops
-from train.optim import OPTIMIZER_DEFAULTS, lr_factor, make_optimizer
+from train.optim import lr_factor, make_optimizer
+from train.options import TrainConfig
 from train.model import T5, build_model
 
 CHECKPOINT_FORMAT = 1
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a run (the CLI's flags); saved in checkpoints."""
-
-    data: str
-    out: str
-    model: str = "small"
-    steps: int = 10000
-    batch_size: int = 16
-    grad_accum: int = 1
-    lr: float | None = None
-    optimizer: str = "adamw"
-    weight_decay: float | None = None
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    schedule: str | None = None
-    warmup_steps: int | None = None
-    min_lr_ratio: float = 0.1
-    clip_norm: float = 1.0
-    dropout: float | None = None
-    precision: str = "auto"
-    seed: int = 0
-    num_workers: int = 1
-    shuffle_buffer: int = 2048
-    max_input_len: int = 512
-    max_target_len: int = 512
-    eval_every: int = 500
-    eval_batches: int = 50
-    save_every: int = 1000
-    keep_checkpoints: int = 3
-    log_every: int = 10
-    resume: str | None = None
-    init_from: str | None = None
-    stop_at: int | None = None
-    export: bool = True
-    vocab_size: int | None = None
-    device: str = "auto"
-    threads: int | None = None
-    tensorboard: bool = True
-    activation_checkpointing: bool = False
-    peak_tflops: float | None = None
-    dist_timeout_s: float = 1800.0
-
-    def __post_init__(self):
-        if self.optimizer not in OPTIMIZER_DEFAULTS:
-            raise ValueError(f"optimizer: unknown {self.optimizer!r}; choose from {', '.join(OPTIMIZER_DEFAULTS)}")
-        for key, value in OPTIMIZER_DEFAULTS[self.optimizer].items():
-            if getattr(self, key) is None:
-                setattr(self, key, value)
-
-    def warmup(self) -> int:
-        """Warmup steps: as given, else min(1000, steps // 10)."""
-        return self.warmup_steps if self.warmup_steps is not None else min(1000, self.steps // 10)
 
 
 def autocast_for(precision: str, device: torch.device):
