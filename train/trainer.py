@@ -332,6 +332,7 @@ class Trainer:
         )
         if self.ctx.main:
             info = {"model": c.to_dict(), "train": dataclasses.asdict(self.cfg), "parameters": n,
+                    "sharding": self.parallel.kind, "compiled": bool(self.compiled),
                     "corpus": {"version_id": self.corpus.version_id, **self.conventions}}
             (self.run_dir / "config.json").write_text(json.dumps(info, indent=2) + "\n")
 
