@@ -219,6 +219,81 @@ def bench_memory(args) -> dict:
     return out
 
 
+def _peak_rss_kb() -> int:
+    """This process's peak RSS in kB: VmHWM (Linux; unlike ru_maxrss it is not inherited from the parent
+    across fork + exec), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as handle:
+            return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _sharding_worker(rank: int, world: int, port: int, kind: str, args, out: str) -> None:
+    """One gloo rank of `bench_sharding`: the trainer's Parallel + train_step for `kind`; writes its figures."""
+    import json
+
+    import torch.distributed as dist
+
+    from train.distributed import init_distributed
+    from train.options import TrainConfig
+    from train.parallel import Parallel
+    from train.trainer import train_step
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(args.threads)
+    ctx = init_distributed("cpu")
+    base_kb = _peak_rss_kb()
+    cfg = preset(args.preset, vocab_size=args.vocab, dropout_rate=0.1)
+    parallel = Parallel(build_model(cfg, seed=0), TrainConfig(data="", out="", lr=1e-4, sharding=kind), ctx)
+    batch = make_batch(cfg, args.batch_size, args.src_len, args.tgt_len, seed=rank)
+    tokens = int(batch["attention_mask"].sum() + (batch["labels"] != -100).sum())
+    step = lambda: train_step(parallel.wrapped, [batch], parallel.optimizer, ctx, 1.0, contextlib.nullcontext)  # noqa: E731
+    step()
+    dist.barrier()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    dist.barrier()
+    seconds = time.perf_counter() - start
+    peak_mb = (_peak_rss_kb() - base_kb) / 1024
+    figures = ctx.gather({"tokens": tokens * args.steps, "seconds": seconds, "peak_rss_mb": peak_mb})
+    if rank == 0:
+        with open(out, "w") as handle:
+            json.dump(figures, handle)
+    parallel.close()
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def bench_sharding(args) -> dict:
+    """tokens/s (all ranks) and peak RSS growth per rank of --preset with 2 gloo processes, per --sharding
+    kind, each kind in fresh processes (so each peak is its own)."""
+    import json
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    out: dict = {}
+    for kind in args.sharding.split(","):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "figures.json")
+            mp.spawn(_sharding_worker, args=(2, port, kind, args, path), nprocs=2, join=True)
+            with open(path) as handle:
+                ranks = json.load(handle)
+        key = f"dist2_{args.preset}_{kind}"
+        out[f"{key}_tokens_per_s"] = sum(r["tokens"] for r in ranks) / max(r["seconds"] for r in ranks)
+        out[f"{key}_peak_rss_mb_per_rank"] = max(r["peak_rss_mb"] for r in ranks)
+    return out
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.bench_train", description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="small", help="model preset for the CPU comparison (default small)")
@@ -236,6 +311,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--memory", action="store_true",
                    help="also tokens/s and peak RSS per preset x (ours, transformers) x activation checkpointing")
     p.add_argument("--memory-presets", default="small,base", help="presets for --memory (default small,base)")
+    p.add_argument("--sharding", default=None, metavar="KINDS",
+                   help="also 2 gloo processes of --preset per sharding kind (e.g. none,zero1,fsdp): "
+                        "tokens/s and peak RSS per rank")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # PRESET:IMPL:CKPT, used by --memory
     return p.parse_args(argv)
 
@@ -253,6 +331,8 @@ def main(argv=None) -> dict:
     figures = {**bench_cpu(args), **bench_gpu(args)}
     if args.memory:
         figures.update(bench_memory(args))
+    if args.sharding:
+        figures.update(bench_sharding(args))
     for key, value in figures.items():
         if isinstance(value, float):
             print(f"{key}: {value:.3e}" if 0 < abs(value) < 1e-2 else f"{key}: {value:,.3f}")

@@ -67,7 +67,7 @@ class Parallel:
             return
         if ctx.world_size > 1:
             ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-            self.wrapped = DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+            self.wrapped = DistributedDataParallel(model, device_ids=ids)  # T5 has no buffers to sync
         if self.kind == "zero1":
             from torch.distributed.optim import ZeroRedundancyOptimizer
 
