@@ -65,6 +65,8 @@ def test_help_explains_every_flag(capsys):
 def test_bad_values_fail_naming_the_key(capsys):
     with pytest.raises(ValueError, match="sharding"):
         TrainConfig(data="d", out="o", sharding="zero3")
+    with pytest.raises(ValueError, match="sharding: fsdp cannot step torch's Adafactor"):
+        TrainConfig(data="d", out="o", sharding="fsdp", optimizer="adafactor")
     with pytest.raises(ValueError, match="precision"):
         TrainConfig(data="d", out="o", precision="fp8")
     with pytest.raises(ValueError, match="data"):

@@ -89,9 +89,10 @@ def test_fsdp_trains_like_ddp_resumes_across_modes_and_exports(corpus, ddp_run, 
     expected = to_hf_state_dict(final_fsdp["model"])
     assert all(torch.equal(exported[k], expected[k]) for k in expected if k in exported)
     assert exported["shared.weight"].shape == final_fsdp["model"]["shared.weight"].shape
-    # FSDP resumes the plain DDP run's checkpoint (full states) and reaches DDP's step-4 weights
+    # FSDP (with activation checkpointing) resumes the plain DDP run's checkpoint (full states) and
+    # reaches DDP's step-4 weights
     resumed = tmp_path / "resumed"
-    _torchrun(corpus, resumed, "--sharding", "fsdp", "--no-export", "--resume",
+    _torchrun(corpus, resumed, "--sharding", "fsdp", "--activation-checkpointing", "--no-export", "--resume",
               str(ddp_run / "checkpoints" / "step-00000002"))
     assert _close(load_checkpoint(latest_checkpoint(resumed))["model"], final_ddp["model"], atol=1e-4)
 

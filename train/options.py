@@ -100,6 +100,9 @@ class TrainConfig:
             choices, value = f.metadata.get("choices"), getattr(self, f.name)
             if choices and value is not None and value not in choices:
                 raise ValueError(f"{f.name}: unknown {value!r}; choose from {', '.join(choices)}")
+        if self.sharding == "fsdp" and self.optimizer == "adafactor":
+            raise ValueError("sharding: fsdp cannot step torch's Adafactor on sharded (DTensor) parameters; use "
+                             "--sharding zero1 (Adafactor's factored state is small anyway) or --optimizer adamw")
         for key, value in OPTIMIZER_DEFAULTS[self.optimizer].items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
