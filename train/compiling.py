@@ -4,6 +4,8 @@ Inductor needs a C++ compiler on CPU and Triton on CUDA; whether they work is fo
 one-line probe on the training device (seconds), not assumed. The model is compiled in place
 (`nn.Module.compile`), so parameter names, state dicts, checkpoints and exports are unchanged. With
 FSDP each block is compiled on its own (FSDP's hooks run around, not inside, the compiled code).
+Compiled dropout draws its masks from inductor's own RNG: with dropout > 0 a compiled run is not
+step-for-step comparable with an eager one (a resumed compiled run still retraces its own).
 """
 
 from __future__ import annotations
