@@ -5,7 +5,7 @@ one-line probe on the training device (seconds), not assumed. The model is compi
 (`nn.Module.compile`), so parameter names, state dicts, checkpoints and exports are unchanged. With
 FSDP each block is compiled on its own (FSDP's hooks run around, not inside, the compiled code).
 Compiled dropout draws its masks from inductor's own RNG: with dropout > 0 a compiled run is not
-step-for-step comparable with an eager one (a resumed compiled run still retraces its own).
+step-for-step comparable with an eager one.
 """
 
 from __future__ import annotations
