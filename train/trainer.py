@@ -1,4 +1,4 @@
-"""Pretraining loop: one process, or DDP under torchrun (gloo on CPU, NCCL on GPU).
+"""Pretraining loop: one process, or DDP / ZeRO-1 / FSDP2 under torchrun (gloo on CPU, NCCL on GPU; train.parallel).
 
 The loss of a step is the sum of token losses over the *global* batch (all ranks, all accumulation
 micro-batches) divided by its label-token count, so 2 ranks x batch b take the same step as 1 rank x
