@@ -237,7 +237,7 @@ def _sharding_worker(rank: int, world: int, port: int, kind: str, args, out: str
 
     import torch.distributed as dist
 
-    from train.distributed import init_distributed
+    from train.distributed import init_distributed, shutdown_distributed
     from train.options import TrainConfig
     from train.parallel import Parallel
     from train.trainer import train_step
@@ -265,8 +265,8 @@ def _sharding_worker(rank: int, world: int, port: int, kind: str, args, out: str
         with open(out, "w") as handle:
             json.dump(figures, handle)
     parallel.close()
-    dist.barrier()
-    dist.destroy_process_group()
+    del parallel, step
+    shutdown_distributed(ctx)  # barrier, drop the DDP reducer, then destroy the group (a clean exit)
 
 
 def bench_sharding(args) -> dict:
