@@ -143,3 +143,63 @@ def test_sharding_is_a_no_op_for_one_process(corpus, tmp_path):
     run(TrainConfig(out=str(tmp_path / "b"), sharding="zero1", **opts))
     a, b = (load_checkpoint(latest_checkpoint(tmp_path / p))["model"] for p in "ab")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _lockstep_worker(rank: int, port: int, out: str) -> None:
+    from contextlib import nullcontext
+
+    import torch.distributed as dist
+
+    from train.distributed import init_distributed, shutdown_distributed
+    from train.options import TrainConfig
+    from train.parallel import Parallel
+    from train.trainer import evaluate
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    ctx = init_distributed("cpu")
+    model = build_model(preset("tiny", vocab_size=256), seed=0)
+    parallel = Parallel(model, TrainConfig(data="", out="", sharding="fsdp"), ctx)
+    batches = _eval_batches()
+    # rank 1 has no batch at all (the stand-in), then one batch (repeated while rank 0 goes on)
+    none = evaluate(parallel.model, batches if rank == 0 else [], ctx, nullcontext, 0, lockstep=True)
+    one = evaluate(parallel.model, batches if rank == 0 else batches[:1], ctx, nullcontext, 0, lockstep=True)
+    if rank == 0:
+        torch.save({"none": none, "one": one}, out)
+    del parallel
+    dist.barrier()
+    shutdown_distributed(ctx)
+
+
+def _eval_batches() -> list[dict]:
+    from train.data import StreamConfig, collate
+
+    gen = torch.Generator().manual_seed(0)
+    rows = lambda n: [(torch.randint(3, 256, (n,), generator=gen).tolist() + [1],  # noqa: E731
+                       torch.randint(3, 256, (n // 2 + 1,), generator=gen).tolist() + [1]) for _ in range(3)]
+    return [collate(rows(n), StreamConfig()) for n in (5, 9, 13)]
+
+
+def test_fsdp_validation_keeps_ranks_in_lockstep_when_their_shares_differ(tmp_path):
+    import socket
+    from contextlib import nullcontext
+
+    import torch.multiprocessing as mp
+
+    from train.distributed import DistContext
+    from train.trainer import evaluate
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "losses.pt"
+    mp.spawn(_lockstep_worker, args=(port, str(out)), nprocs=2, join=True)
+    got = torch.load(out)
+    model = build_model(preset("tiny", vocab_size=256), seed=0)
+    batches = _eval_batches()
+    alone = evaluate(model, batches, DistContext(), nullcontext, 0)
+    both = evaluate(model, batches + batches[:1], DistContext(), nullcontext, 0)
+    assert got["none"] == pytest.approx(alone, rel=1e-5)  # the stand-in counted nothing
+    assert got["one"] == pytest.approx(both, rel=1e-5)  # the repeated batch counted once
+    assert alone != pytest.approx(both, rel=1e-6)
