@@ -4,8 +4,8 @@
 and prints them. Both models get the same config, weights, batch (bucketed, dynamically padded, as the
 trainer makes them), dtype (fp32 on CPU), thread count and optimizer (torch AdamW); steps alternate
 between the two so machine noise hits both alike. Tokens/s counts non-pad input + target tokens of a
-full training step (forward, backward, optimizer). On a GPU it also reports bf16 MFU for small and base;
-without one it says the GPU part was skipped.
+full training step (forward, backward, optimizer). On a GPU it also reports bf16 MFU of small, base and large
+(bench.gpu_train); without one it says the GPU part was skipped.
 """
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ from train.config import T5_VOCAB_SIZE, ModelConfig, count_parameters, preset
 from train.data import StreamConfig, collate
 from train.export import hf_config, to_hf_state_dict
 from train.model import build_model
-
-#: Dense bf16 peak TFLOP/s by device-name fragment (first match wins).
-PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0, "V100": 125.0}
-
 
 def make_batch(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int, seed: int = 0) -> dict:
     """A padded batch of random ids with lengths uniform in [len/2, len] (as bucketed shards give)."""
@@ -116,20 +112,6 @@ def measure(steps: dict, tokens: int, rounds: int, per_round: int, device: torch
     return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in steps}
 
 
-def train_flops(cfg: ModelConfig, batch: dict) -> float:
-    """Matmul FLOPs of one training step (3 x forward) on `batch`, attention included, padding counted
-    as the kernels compute it; the LM head only at label positions (as train.model does)."""
-    b, s = batch["input_ids"].shape
-    t = batch["labels"].shape[1]
-    labels = int((batch["labels"] != -100).sum())
-    d, inner, ff = cfg.d_model, cfg.inner_dim, cfg.d_ff
-    enc = b * s * cfg.num_layers * (2 * 4 * d * inner + 2 * 2 * d * ff + 4 * s * inner)
-    dec_tok = 2 * 6 * d * inner + 2 * 2 * d * ff + 4 * t * inner + 4 * s * inner
-    dec = b * t * cfg.num_decoder_layers * dec_tok + b * s * cfg.num_decoder_layers * 2 * 2 * d * inner
-    head = labels * 2 * d * cfg.vocab_size
-    return 3.0 * (enc + dec + head)
-
-
 def bench_cpu(args) -> dict:
     """Our T5 vs transformers' on CPU in fp32: tokens/s of each and the ratio."""
     torch.set_num_threads(args.threads)
@@ -159,42 +141,25 @@ def bench_cpu(args) -> dict:
     }
 
 
-def _peak_tflops(name: str, override: float | None) -> float | None:
-    if override:
-        return override
-    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-
-
 def bench_gpu(args) -> dict:
-    """bf16-autocast training tokens/s and MFU of small and base on the first GPU (skipped without one)."""
+    """bf16 tokens/s, peak memory and MFU of small, base and large on the first GPU, measured by
+    bench.gpu_train (skipped without CUDA)."""
     if not torch.cuda.is_available():
         return {"gpu": "skipped: no CUDA device"}
-    device = torch.device("cuda", 0)
-    name = torch.cuda.get_device_name(device)
-    peak = _peak_tflops(name, args.peak_tflops)
-    out: dict = {"gpu": name, "gpu_peak_bf16_tflops": peak}
-    torch.backends.cuda.matmul.allow_tf32 = True
-    for size in ("small", "base"):
-        cfg = preset(size, vocab_size=T5_VOCAB_SIZE, dropout_rate=0.0)
-        model = build_model(cfg, seed=0, device=device).train()
-        batch = {k: v.to(device) for k, v in make_batch(cfg, args.gpu_batch, 512, 512).items()}
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    from bench import gpu_train
 
-        def step():
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                loss = model(batch["input_ids"], batch["decoder_input_ids"], batch["attention_mask"], batch["labels"])
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
-        tokens = int(batch["attention_mask"].sum() + (batch["labels"] != -100).sum())
-        rate = measure({size: step}, tokens, 3, args.gpu_steps, device)[size][0]
-        achieved = train_flops(cfg, batch) * rate / tokens / 1e12
-        out[f"gpu_{size}_tokens_per_s"] = rate
-        out[f"gpu_{size}_tflops"] = achieved
-        out[f"gpu_{size}_mfu"] = achieved / peak if peak else None
-        del model, opt, batch
-        torch.cuda.empty_cache()
+    argv = ["--batch-size", str(args.gpu_batch), "--steps", str(args.gpu_steps), "--budget-s", str(args.gpu_budget_s)]
+    if args.peak_tflops:
+        argv += ["--peak-tflops", str(args.peak_tflops)]
+    result = gpu_train.main(argv)
+    out: dict = {"gpu": result["device"]}
+    for row in result["rows"]:
+        size = row["preset"]
+        out[f"gpu_{size}_tokens_per_s"] = row.get("tokens/s")
+        out[f"gpu_{size}_tflops"] = row.get("TFLOP/s")
+        out[f"gpu_{size}_mfu"] = row.get("MFU")
+        out[f"gpu_{size}_peak_mem_gb"] = row.get("peak mem GB")
+        out[f"gpu_{size}_status"] = row.get("status")
     return out
 
 
@@ -254,6 +219,81 @@ def bench_memory(args) -> dict:
     return out
 
 
+def _peak_rss_kb() -> int:
+    """This process's peak RSS in kB: VmHWM (Linux; unlike ru_maxrss it is not inherited from the parent
+    across fork + exec), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as handle:
+            return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _sharding_worker(rank: int, world: int, port: int, kind: str, args, out: str) -> None:
+    """One gloo rank of `bench_sharding`: the trainer's Parallel + train_step for `kind`; writes its figures."""
+    import json
+
+    import torch.distributed as dist
+
+    from train.distributed import init_distributed, shutdown_distributed
+    from train.options import TrainConfig
+    from train.parallel import Parallel
+    from train.trainer import train_step
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(args.threads)
+    ctx = init_distributed("cpu")
+    base_kb = _peak_rss_kb()
+    cfg = preset(args.preset, vocab_size=args.vocab, dropout_rate=0.1)
+    parallel = Parallel(build_model(cfg, seed=0), TrainConfig(data="", out="", lr=1e-4, sharding=kind), ctx)
+    batch = make_batch(cfg, args.batch_size, args.src_len, args.tgt_len, seed=rank)
+    tokens = int(batch["attention_mask"].sum() + (batch["labels"] != -100).sum())
+    step = lambda: train_step(parallel.wrapped, [batch], parallel.optimizer, ctx, 1.0, contextlib.nullcontext)  # noqa: E731
+    step()
+    dist.barrier()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    dist.barrier()
+    seconds = time.perf_counter() - start
+    peak_mb = (_peak_rss_kb() - base_kb) / 1024
+    figures = ctx.gather({"tokens": tokens * args.steps, "seconds": seconds, "peak_rss_mb": peak_mb})
+    if rank == 0:
+        with open(out, "w") as handle:
+            json.dump(figures, handle)
+    parallel.close()
+    del parallel, step
+    shutdown_distributed(ctx)  # barrier, drop the DDP reducer, then destroy the group (a clean exit)
+
+
+def bench_sharding(args) -> dict:
+    """tokens/s (all ranks) and peak RSS growth per rank of --preset with 2 gloo processes, per --sharding
+    kind, each kind in fresh processes (so each peak is its own)."""
+    import json
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    out: dict = {}
+    for kind in args.sharding.split(","):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "figures.json")
+            mp.spawn(_sharding_worker, args=(2, port, kind, args, path), nprocs=2, join=True)
+            with open(path) as handle:
+                ranks = json.load(handle)
+        key = f"dist2_{args.preset}_{kind}"
+        out[f"{key}_tokens_per_s"] = sum(r["tokens"] for r in ranks) / max(r["seconds"] for r in ranks)
+        out[f"{key}_peak_rss_mb_per_rank"] = max(r["peak_rss_mb"] for r in ranks)
+    return out
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.bench_train", description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="small", help="model preset for the CPU comparison (default small)")
@@ -264,12 +304,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--rounds", type=int, default=3, help="interleaved measuring rounds")
     p.add_argument("--steps", type=int, default=2, help="training steps per round and model")
-    p.add_argument("--gpu-batch", type=int, default=32)
-    p.add_argument("--gpu-steps", type=int, default=10)
+    p.add_argument("--gpu-batch", type=int, default=16, help="GPU part: rows per step (bench.gpu_train)")
+    p.add_argument("--gpu-steps", type=int, default=5, help="GPU part: timed steps per preset")
+    p.add_argument("--gpu-budget-s", type=float, default=300.0, help="GPU part: time budget in seconds")
     p.add_argument("--peak-tflops", type=float, default=None, help="GPU bf16 peak, if not in the built-in table")
     p.add_argument("--memory", action="store_true",
                    help="also tokens/s and peak RSS per preset x (ours, transformers) x activation checkpointing")
     p.add_argument("--memory-presets", default="small,base", help="presets for --memory (default small,base)")
+    p.add_argument("--sharding", default=None, metavar="KINDS",
+                   help="also 2 gloo processes of --preset per sharding kind (e.g. none,zero1,fsdp): "
+                        "tokens/s and peak RSS per rank")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # PRESET:IMPL:CKPT, used by --memory
     return p.parse_args(argv)
 
@@ -287,6 +331,8 @@ def main(argv=None) -> dict:
     figures = {**bench_cpu(args), **bench_gpu(args)}
     if args.memory:
         figures.update(bench_memory(args))
+    if args.sharding:
+        figures.update(bench_sharding(args))
     for key, value in figures.items():
         if isinstance(value, float):
             print(f"{key}: {value:.3e}" if 0 < abs(value) < 1e-2 else f"{key}: {value:,.3f}")

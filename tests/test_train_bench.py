@@ -19,3 +19,14 @@ def test_bench_train_main_returns_and_prints_its_figures(capsys):
     assert figures["cpu_parameters"] == count_parameters(preset("tiny", vocab_size=640))
     printed = capsys.readouterr().out
     assert "cpu_speed_ratio_ours_vs_transformers" in printed and "gpu" in printed
+
+
+def test_bench_train_sharding_measures_two_gloo_processes_per_kind():
+    from bench.bench_train import bench_sharding, parse_args
+
+    args = parse_args(["--preset", "tiny", "--vocab", "640", "--threads", "1", "--steps", "1", "--batch-size", "2",
+                       "--src-len", "16", "--tgt-len", "8", "--sharding", "none,zero1"])
+    figures = bench_sharding(args)
+    assert set(figures) == {f"dist2_tiny_{kind}_{what}" for kind in ("none", "zero1")
+                            for what in ("tokens_per_s", "peak_rss_mb_per_rank")}
+    assert all(figures[f"dist2_tiny_{kind}_tokens_per_s"] > 0 for kind in ("none", "zero1"))

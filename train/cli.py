@@ -7,10 +7,7 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-
-from train.config import PRESETS
 
 EPILOG_TRAIN = """\
 examples:
@@ -33,74 +30,15 @@ A prompt may contain sentinels, e.g. "小咕噜对，<extra_id_0>", for infillin
 """
 
 
-def _defaults():
-    from train.trainer import TrainConfig
-
-    return {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
-
-
 def _add_train(sub) -> None:
-    d = _defaults()
+    from train.options import add_config_arguments
+
     p = sub.add_parser(
         "train", help="pretrain a T5 on a built corpus", epilog=EPILOG_TRAIN,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Pretrain a LongLM-style T5 on the Parquet example shards of `longlm build`.",
     )
-    g = p.add_argument_group("run")
-    g.add_argument("--data", required=True, metavar="DIR", help="corpus directory written by `longlm build`")
-    g.add_argument("--out", required=True, metavar="RUN", help="run directory (checkpoints, metrics, hf export)")
-    g.add_argument("--model", default=d["model"], choices=sorted(PRESETS), help="model preset (default %(default)s)")
-    g.add_argument("--steps", type=int, default=d["steps"], help="optimizer steps in total (default %(default)s)")
-    g.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
-                   help="continue from RUN's latest checkpoint (or the given checkpoint directory)")
-    g.add_argument("--init-from", default=None, metavar="DIR",
-                   help="start from the weights of a Hugging Face T5 directory (a released LongLM checkpoint or "
-                        "an export: config.json + model.safetensors or pytorch_model.bin); its architecture "
-                        "replaces --model, its vocabulary must be the corpus's")
-    g.add_argument("--stop-at", type=int, default=None, metavar="STEP",
-                   help="checkpoint and stop at this step (the schedule still spans --steps)")
-    g.add_argument("--seed", type=int, default=d["seed"], help="initialisation and data-order seed")
-    g.add_argument("--no-export", dest="export", action="store_false", help="do not write RUN/hf at the end")
-    g = p.add_argument_group("batching and data")
-    g.add_argument("--batch-size", type=int, default=d["batch_size"], help="examples per process per micro-batch")
-    g.add_argument("--grad-accum", type=int, default=d["grad_accum"], help="micro-batches per optimizer step")
-    g.add_argument("--num-workers", type=int, default=d["num_workers"], help="DataLoader workers per process")
-    g.add_argument("--shuffle-buffer", type=int, default=d["shuffle_buffer"], help="rows held for shuffling")
-    g.add_argument("--max-input-len", type=int, default=d["max_input_len"], help="truncate inputs to this")
-    g.add_argument("--max-target-len", type=int, default=d["max_target_len"], help="truncate targets to this")
-    g.add_argument("--vocab-size", type=int, default=None, help="embedding rows when DIR has no vocab/spiece.model")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--optimizer", default=d["optimizer"], choices=["adamw", "adafactor"],
-                   help="adamw (default) or torch's Adafactor (T5's optimizer; factored, less memory)")
-    g.add_argument("--lr", type=float, default=None,
-                   help="peak learning rate; for adafactor the cap on its relative step "
-                        "(default: adamw 5e-4, adafactor 1e-2)")
-    g.add_argument("--schedule", default=None, choices=["cosine", "linear", "inverse_sqrt", "constant"],
-                   help="decay after warmup (default: adamw cosine, adafactor constant as in T5)")
-    g.add_argument("--warmup-steps", type=int, default=None, help="linear warmup (default min(1000, steps/10))")
-    g.add_argument("--min-lr-ratio", type=float, default=d["min_lr_ratio"], help="final lr / peak for cosine/linear")
-    g.add_argument("--weight-decay", type=float, default=None,
-                   help="decoupled weight decay on matrices (default: adamw 0.01, adafactor 0)")
-    g.add_argument("--clip-norm", type=float, default=d["clip_norm"], help="gradient clipping norm (0: off)")
-    g.add_argument("--dropout", type=float, default=None, help="dropout rate (default: the preset's 0.1)")
-    g.add_argument("--precision", default=d["precision"], choices=["auto", "fp32", "bf16"],
-                   help="auto = bf16 autocast on GPU, fp32 on CPU")
-    g = p.add_argument_group("logging and checkpoints")
-    g.add_argument("--log-every", type=int, default=d["log_every"], help="steps between progress lines")
-    g.add_argument("--eval-every", type=int, default=d["eval_every"], help="steps between validations (0: off)")
-    g.add_argument("--eval-batches", type=int, default=d["eval_batches"], help="validation batches per process (0: all)")
-    g.add_argument("--save-every", type=int, default=d["save_every"], help="steps between checkpoints (0: end only)")
-    g.add_argument("--keep-checkpoints", type=int, default=d["keep_checkpoints"], help="checkpoints kept")
-    g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", help="skip TensorBoard logs")
-    g.add_argument("--peak-tflops", type=float, default=None,
-                   help="peak TFLOP/s of one device, for the MFU in progress lines (known GPUs: automatic)")
-    g = p.add_argument_group("hardware and memory")
-    g.add_argument("--activation-checkpointing", action="store_true",
-                   help="recompute each block's activations in backward (less memory, ~30%% more compute)")
-    g.add_argument("--dist-timeout-s", type=float, default=d["dist_timeout_s"],
-                   help="seconds a collective may wait for the other ranks before the job fails")
-    g.add_argument("--device", default=d["device"], choices=["auto", "cpu", "cuda"])
-    g.add_argument("--threads", type=int, default=None, help="torch intra-op threads per process")
+    add_config_arguments(p)
 
 
 def _add_generate(sub) -> None:
@@ -145,10 +83,10 @@ def build_parser(prog: str = "longlm") -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    from train.trainer import TrainConfig, run
+    from train.options import config_from_args
+    from train.trainer import run
 
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    cfg = config_from_args(args)
     summary = run(cfg)
     return 0 if summary.get("step", 0) >= min(cfg.steps, cfg.stop_at or cfg.steps) else 1
 

@@ -34,15 +34,25 @@ def lr_factor(step: int, cfg) -> float:
     return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * shape
 
 
-def make_optimizer(model: "torch.nn.Module", cfg) -> torch.optim.Optimizer:
-    """AdamW (decay on matrices, none on norms and position-bias tables) or torch's Adafactor."""
+def param_groups(model: "torch.nn.Module", cfg) -> list[dict]:
+    """Decay on matrices; none on norms and position-bias tables (named_parameters order)."""
     decay, plain = [], []
     for name, param in model.named_parameters():
         (plain if param.dim() < 2 or "relative_attention_bias" in name else decay).append(param)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def optimizer_class(model: "torch.nn.Module", cfg) -> tuple[type, dict]:
+    """The optimizer class for cfg.optimizer and its constructor defaults (lr, betas, fused on GPU)."""
     if cfg.optimizer == "adamw":
         fused = next(model.parameters()).is_cuda
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), fused=fused)
+        return torch.optim.AdamW, {"lr": cfg.lr, "betas": (cfg.adam_beta1, cfg.adam_beta2), "fused": fused}
     if cfg.optimizer == "adafactor":
-        return torch.optim.Adafactor(groups, lr=cfg.lr)
+        return torch.optim.Adafactor, {"lr": cfg.lr}
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+
+
+def make_optimizer(model: "torch.nn.Module", cfg) -> torch.optim.Optimizer:
+    """AdamW (decay on matrices, none on norms and position-bias tables) or torch's Adafactor."""
+    cls, defaults = optimizer_class(model, cfg)
+    return cls(param_groups(model, cfg), **defaults)

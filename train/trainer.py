@@ -1,4 +1,4 @@
-"""Pretraining loop: one process, or DDP under torchrun (gloo on CPU, NCCL on GPU).
+"""Pretraining loop: one process, or DDP / ZeRO-1 / FSDP2 under torchrun (gloo on CPU, NCCL on GPU; train.parallel).
 
 The loss of a step is the sum of token losses over the *global* batch (all ranks, all accumulation
 micro-batches) divided by its label-token count, so 2 ranks x batch b take the same step as 1 rank x
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,65 +25,13 @@ from train.corpus import open_corpus
 from train.data import DataPosition, ExampleStream, StreamConfig, plan_units
 from train.distributed import DistContext, init_distributed, shutdown_distributed
 from train.metrics import PEAK_BF16_TFLOPS, MetricsLog, format_eta, training_flops
-from train.optim import OPTIMIZER_DEFAULTS, lr_factor, make_optimizer
+from train.compiling import compile_model
+from train.optim import lr_factor, make_optimizer  # noqa: F401  (make_optimizer: re-exported)
+from train.options import TrainConfig
 from train.model import T5, build_model
+from train.parallel import Parallel
 
 CHECKPOINT_FORMAT = 1
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a run (the CLI's flags); saved in checkpoints."""
-
-    data: str
-    out: str
-    model: str = "small"
-    steps: int = 10000
-    batch_size: int = 16
-    grad_accum: int = 1
-    lr: float | None = None
-    optimizer: str = "adamw"
-    weight_decay: float | None = None
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    schedule: str | None = None
-    warmup_steps: int | None = None
-    min_lr_ratio: float = 0.1
-    clip_norm: float = 1.0
-    dropout: float | None = None
-    precision: str = "auto"
-    seed: int = 0
-    num_workers: int = 1
-    shuffle_buffer: int = 2048
-    max_input_len: int = 512
-    max_target_len: int = 512
-    eval_every: int = 500
-    eval_batches: int = 50
-    save_every: int = 1000
-    keep_checkpoints: int = 3
-    log_every: int = 10
-    resume: str | None = None
-    init_from: str | None = None
-    stop_at: int | None = None
-    export: bool = True
-    vocab_size: int | None = None
-    device: str = "auto"
-    threads: int | None = None
-    tensorboard: bool = True
-    activation_checkpointing: bool = False
-    peak_tflops: float | None = None
-    dist_timeout_s: float = 1800.0
-
-    def __post_init__(self):
-        if self.optimizer not in OPTIMIZER_DEFAULTS:
-            raise ValueError(f"optimizer: unknown {self.optimizer!r}; choose from {', '.join(OPTIMIZER_DEFAULTS)}")
-        for key, value in OPTIMIZER_DEFAULTS[self.optimizer].items():
-            if getattr(self, key) is None:
-                setattr(self, key, value)
-
-    def warmup(self) -> int:
-        """Warmup steps: as given, else min(1000, steps // 10)."""
-        return self.warmup_steps if self.warmup_steps is not None else min(1000, self.steps // 10)
 
 
 def autocast_for(precision: str, device: torch.device):
@@ -100,6 +48,15 @@ def autocast_for(precision: str, device: torch.device):
 def _to(batch: dict, device: torch.device) -> dict:
     keys = ("input_ids", "attention_mask", "decoder_input_ids", "labels", "label_positions")
     return {k: batch[k].to(device, non_blocking=True) for k in keys if k in batch}
+
+
+def _grad_sync(model, sync: bool):
+    """Context for one micro-batch's backward: gradients are reduced across ranks only when `sync`."""
+    if isinstance(model, DistributedDataParallel):
+        return contextlib.nullcontext() if sync else model.no_sync()
+    if hasattr(model, "set_requires_gradient_sync"):  # FSDP2
+        model.set_requires_gradient_sync(sync)
+    return contextlib.nullcontext()
 
 
 def train_step(model, micro_batches, optimizer, ctx: DistContext, clip_norm: float, autocast) -> dict:
@@ -119,8 +76,7 @@ def train_step(model, micro_batches, optimizer, ctx: DistContext, clip_norm: flo
     scale = ctx.world_size / max(1.0, label_tokens)
     loss_sum = torch.zeros((), dtype=torch.float64, device=ctx.device)
     for i, b in enumerate(batches):
-        sync = i == len(batches) - 1 or not isinstance(model, DistributedDataParallel)
-        with contextlib.nullcontext() if sync else model.no_sync():
+        with _grad_sync(model, i == len(batches) - 1):
             with autocast():
                 loss = model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"],
                              b.get("label_positions"))
@@ -128,6 +84,8 @@ def train_step(model, micro_batches, optimizer, ctx: DistContext, clip_norm: flo
         loss_sum += loss.detach().double()
     params = [p for p in model.parameters() if p.grad is not None]
     norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm > 0 else float("inf"))
+    if hasattr(norm, "full_tensor"):  # FSDP: a DTensor (already reduced over ranks)
+        norm = norm.full_tensor()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return {"loss_sum": loss_sum, "label_tokens": label_tokens, "input_tokens": input_tokens,
@@ -135,24 +93,45 @@ def train_step(model, micro_batches, optimizer, ctx: DistContext, clip_norm: flo
 
 
 @torch.no_grad()
-def evaluate(model: T5, stream: ExampleStream | None, ctx: DistContext, autocast, max_batches: int) -> float | None:
-    """Mean token loss over (up to `max_batches` per rank of) the validation stream, reduced over ranks."""
+def evaluate(model: T5, stream: ExampleStream | None, ctx: DistContext, autocast, max_batches: int,
+             lockstep: bool = False) -> float | None:
+    """Mean token loss over (up to `max_batches` per rank of) the validation stream, reduced over ranks.
+
+    `lockstep` (FSDP: every forward is a collective) keeps all ranks calling the model together: a rank
+    whose share ran out repeats its last batch (or a 1-token stand-in) and counts nothing, until all are done.
+    """
     if stream is None:
         return None
     was_training = model.training
     model.eval()
     totals = torch.zeros(2, dtype=torch.float64, device=ctx.device)
-    for i, batch in enumerate(stream):
-        if max_batches and i >= max_batches:
+    batches, last = iter(stream), None
+    for i in itertools.count():
+        batch = next(batches, None) if not (max_batches and i >= max_batches) else None
+        if lockstep:
+            running = ctx.all_reduce(torch.tensor([float(batch is not None)], device=ctx.device))
+            if not running.item():
+                break
+        elif batch is None:
             break
-        b = _to(batch, ctx.device)
+        b = _to(batch if batch is not None else last or _stand_in(), ctx.device)
         with autocast():
-            totals[0] += model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"],
-                               b.get("label_positions")).double()
-        totals[1] += (b["labels"] != -100).sum()
+            loss = model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"],
+                         b.get("label_positions")).double()
+        if batch is not None:
+            totals[0] += loss
+            totals[1] += (b["labels"] != -100).sum()
+            last = batch
     model.train(was_training)
     loss, tokens = ctx.all_reduce(totals).tolist()
     return loss / tokens if tokens else None
+
+
+def _stand_in() -> dict:
+    """A one-token batch with no label, for a rank that has no validation batch of its own (lockstep)."""
+    one = torch.ones(1, 1, dtype=torch.long)
+    return {"input_ids": one, "attention_mask": one, "decoder_input_ids": torch.zeros_like(one),
+            "labels": torch.full_like(one, -100)}
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -219,18 +198,19 @@ class Trainer:
             self.model.load_state_dict(load_hf_weights(cfg.init_from, self.model_cfg))
             if self.ctx.main:
                 print(f"initialised weights from {cfg.init_from}", flush=True)
-        self.optimizer = make_optimizer(self.model, cfg)
         self.step, self.tokens_seen, self.rng_states = 0, 0, None
         self.position = DataPosition()
         self.train_stream, self.val_stream = self._streams()
         if payload is not None:
-            self._restore(payload, resume)
-        self.log = MetricsLog(self.run_dir, self.ctx.main, cfg.tensorboard, self.step if payload else None)
+            self._restore(payload, resume)  # weights into the whole model, before any sharding
+        self.parallel = Parallel(self.model, cfg, self.ctx)
+        self.optimizer, self.ddp = self.parallel.optimizer, self.parallel.wrapped
+        if payload is not None:
+            self.parallel.load_optimizer_state(payload["optimizer"])
+        del payload
+        self.compiled = cfg.compile and compile_model(self.model, self.ctx.device, self.parallel.kind == "fsdp")
+        self.log = MetricsLog(self.run_dir, self.ctx.main, cfg.tensorboard, self.step if resume else None)
         self.autocast = autocast_for(cfg.precision, self.ctx.device)
-        self.ddp = self.model
-        if self.ctx.world_size > 1:
-            ids = [self.ctx.device.index] if self.ctx.device.type == "cuda" else None
-            self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
 
     def _find_resume(self) -> Path | None:
         """The checkpoint to resume, decided by rank 0 and broadcast: every rank loads the same one even if
@@ -292,7 +272,6 @@ class Trainer:
                 "resume with the same --data, --batch-size, --seed, --num-workers and process count"
             )
         self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
         self.step, self.tokens_seen = int(payload["step"]), int(payload["tokens_seen"])
         self.position = DataPosition.from_state(data["positions"][self.ctx.rank])
         self.train_stream.position = DataPosition.from_state(data["positions"][self.ctx.rank])
@@ -304,6 +283,7 @@ class Trainer:
         """Checkpoint the current step (collective: every rank must call it)."""
         positions = self.ctx.gather(self.position.state_dict())
         rngs = self.ctx.gather(_rng_state(self.ctx.device))
+        model, optimizer = self.parallel.full_model_state(), self.parallel.full_optimizer_state()
         if self.ctx.main:
             payload = {
                 "format": CHECKPOINT_FORMAT,
@@ -312,8 +292,8 @@ class Trainer:
                 "model_config": self.model_cfg.to_dict(),
                 "train_config": dataclasses.asdict(self.cfg),
                 "conventions": self.conventions,
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
+                "model": model,
+                "optimizer": optimizer,
                 "rng": rngs,
                 "data": {"fingerprint": self.train_stream.fingerprint(), "positions": positions},
             }
@@ -322,19 +302,21 @@ class Trainer:
 
     def validate(self) -> float | None:
         """Validation loss now (collective); logged to metrics.jsonl."""
-        loss = evaluate(self.model, self.val_stream, self.ctx, self.autocast, self.cfg.eval_batches)
+        loss = evaluate(self.model, self.val_stream, self.ctx, self.autocast, self.cfg.eval_batches,
+                        lockstep=self.parallel.kind == "fsdp")
         if loss is not None:
             self.log.write({"step": self.step, "val_loss": loss})
             self.log.say(f"step {self.step} | val_loss {loss:.4f}")
         return loss
 
     def export(self) -> Path | None:
-        """Write RUN/hf (rank 0)."""
+        """Write RUN/hf (collective: the full weights are gathered; rank 0 writes)."""
+        state = self.parallel.full_model_state()
         if not self.ctx.main:
             return None
         from train.export import export_hf
 
-        out = export_hf(self.model.state_dict(), self.model_cfg, self.run_dir / "hf", self.vocab_file,
+        out = export_hf(state, self.model_cfg, self.run_dir / "hf", self.vocab_file,
                         continuation_sentinel=self.conventions["continuation_sentinel"])
         self.log.say(f"exported {out}")
         return out
@@ -346,9 +328,11 @@ class Trainer:
         self.log.say(
             f"model {self.cfg.model if not self.cfg.init_from else self.cfg.init_from}: {describe_parameters(n)} parameters | vocab {c.vocab_size} | d_model {c.d_model} "
             f"| layers {c.num_layers}/{c.num_decoder_layers} | {self.ctx.world_size} process(es) on {self.ctx.device}"
+            f" | sharding {self.parallel.kind}{' | compiled' if self.compiled else ''}"
         )
         if self.ctx.main:
             info = {"model": c.to_dict(), "train": dataclasses.asdict(self.cfg), "parameters": n,
+                    "sharding": self.parallel.kind, "compiled": bool(self.compiled),
                     "corpus": {"version_id": self.corpus.version_id, **self.conventions}}
             (self.run_dir / "config.json").write_text(json.dumps(info, indent=2) + "\n")
 
@@ -377,8 +361,7 @@ class Trainer:
             for batch in micro:
                 self.position.advance(batch)
             lr = cfg.lr * lr_factor(self.step + 1, cfg)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            self.parallel.set_lr(lr)
             stats = train_step(self.ddp, micro, self.optimizer, ctx, cfg.clip_norm, self.autocast)
             self.step += 1
             self.tokens_seen += int(stats["label_tokens"] + stats["input_tokens"])
@@ -426,6 +409,7 @@ class Trainer:
         """Release what the run holds (loader workers, log files, the DDP wrapper); no collectives."""
         self._stop_loader()
         self.log.close()
+        self.parallel.close()
         self.ddp = self.model
 
     def _log_progress(self, window: dict, lr: float, grad_norm: float, started: float, start_step: int, target: int):
