@@ -24,6 +24,7 @@ from train.data import StreamConfig, collate
 from train.export import hf_config, to_hf_state_dict
 from train.model import build_model
 
+
 def make_batch(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int, seed: int = 0) -> dict:
     """A padded batch of random ids with lengths uniform in [len/2, len] (as bucketed shards give)."""
     rng = np.random.Generator(np.random.PCG64(seed))
@@ -251,7 +252,9 @@ def _sharding_worker(rank: int, world: int, port: int, kind: str, args, out: str
     parallel = Parallel(build_model(cfg, seed=0), TrainConfig(data="", out="", lr=1e-4, sharding=kind), ctx)
     batch = make_batch(cfg, args.batch_size, args.src_len, args.tgt_len, seed=rank)
     tokens = int(batch["attention_mask"].sum() + (batch["labels"] != -100).sum())
-    step = lambda: train_step(parallel.wrapped, [batch], parallel.optimizer, ctx, 1.0, contextlib.nullcontext)  # noqa: E731
+    def step():
+        train_step(parallel.wrapped, [batch], parallel.optimizer, ctx, 1.0, contextlib.nullcontext)
+
     step()
     dist.barrier()
     start = time.perf_counter()
@@ -265,7 +268,7 @@ def _sharding_worker(rank: int, world: int, port: int, kind: str, args, out: str
         with open(out, "w") as handle:
             json.dump(figures, handle)
     parallel.close()
-    del parallel, step
+    parallel = step = None  # drop every reference to the model before the group goes down
     shutdown_distributed(ctx)  # barrier, drop the DDP reducer, then destroy the group (a clean exit)
 
 

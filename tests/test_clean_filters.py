@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from transforms.charsets import GB2312_LEVEL1
-from transforms.cleaning.cleaner import CleanResult, Cleaner
+from transforms.cleaning.cleaner import Cleaner, CleanResult
 from transforms.cleaning.config import CleanConfig, FilterConfig
 from transforms.cleaning.filters import (
     COMMON_HAN_RATIO,

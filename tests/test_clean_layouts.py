@@ -97,7 +97,7 @@ def test_chapter_headings_inside_the_one_line_still_cut_segments(verdicts, capsy
     heading glued to a chapter end that lost its full stop (玉梨魂: ……而己第二章夜哭) is not at a
     sentence start and is not found: cutting there would also cut prose such as 翻到第二章."""
     found = lines = novels = 0
-    for (name, layout), (_, segments, n_found, heading_lines) in verdicts.items():
+    for (_name, layout), (_, _segments, n_found, heading_lines) in verdicts.items():
         if layout != "one_line" or heading_lines < 10:
             continue
         novels += 1

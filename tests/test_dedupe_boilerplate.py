@@ -9,8 +9,8 @@ import apache_beam as beam
 
 from transforms.cleaning.chars import normalize_line
 from transforms.dedupe.boilerplate import RemoveBoilerplate, doc_line_keys, eligible_key, remove_lines
-from transforms.dedupe.keytext import nfkc
 from transforms.dedupe.config import BoilerplateConfig
+from transforms.dedupe.keytext import nfkc
 
 CFG = BoilerplateConfig(min_docs=5, max_removed_fraction=1.0)  # tiny documents: no cap
 

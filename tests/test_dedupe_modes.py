@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-
 from test_dedupe_stage import _base_text, _doc, _edit, _vocab, run_stage
+
 from transforms.config_base import ConfigError
 from transforms.dedupe.config import BoilerplateConfig, DedupeConfig
 from transforms.dedupe.keytext import key_text, make_converter

@@ -65,7 +65,7 @@ def test_binary_is_rejected():
 
 
 def test_random_bytes_never_pass_as_text():
-    for seed in range(5):
+    for _ in range(5):
         data = os.urandom(4096)
         with pytest.raises(DecodeError):
             decode_bytes(data)

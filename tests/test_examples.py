@@ -15,7 +15,6 @@ from apache_beam.testing.util import assert_that, equal_to
 from schemas.tables import EXAMPLES
 from transforms.examples.build import continuation_split, keep_length, segment_examples
 from transforms.examples.config import ExamplesConfig
-from transforms.lengths import compute_input_and_target_lengths, corrupted_lengths
 from transforms.examples.masking import (
     infilling_ids,
     poisson_spans,
@@ -27,6 +26,7 @@ from transforms.examples.seeds import rng_for
 from transforms.examples.tokenize import SpmTokenizer
 from transforms.examples.transform import MakeExamples
 from transforms.examples.words import JiebaIndex, WordBoundaries, full_pass_boundaries, is_han, snap_spans
+from transforms.lengths import compute_input_and_target_lengths, corrupted_lengths
 from transforms.segment import SegmentConfig, segment_document
 from transforms.stats import STATS
 from transforms.vocab import VocabConfig, train_sentencepiece

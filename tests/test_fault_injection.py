@@ -14,11 +14,10 @@ import functools
 from pathlib import Path
 
 import apache_beam as beam
+import faults
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.core import CallableWrapperDoFn
-
-import faults
 from faults import RetryingFnApiRunner
 
 from pipelines.cli import main

@@ -33,8 +33,8 @@ def test_line_whitespace_is_unicode_white_space_on_every_code_point():
 
 
 def test_one_han_count_and_one_normalize_line():
-    from transforms.dedupe import boilerplate, keytext
     from transforms import segment
+    from transforms.dedupe import boilerplate, keytext
 
     assert keytext.han_count is han_count
     assert segment.normalize_line is normalize_line
@@ -83,7 +83,7 @@ def test_stage_result_reads_like_the_old_shapes():
     assert (r.kept, r.main, r.filtered, r["stats"], r["dead_letters"], r.files) == (
         "kept-pc", "kept-pc", "f-pc", "s-pc", "d-pc", None)
     with pytest.raises(AttributeError, match="no output 'nope'"):
-        r.nope
+        _ = r.nope
 
 
 def test_the_build_writes_documents_from_the_split_stage():

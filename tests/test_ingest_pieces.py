@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import gzip
-import io
 import json
 import re
 from pathlib import Path

@@ -174,7 +174,7 @@ def test_a_failed_attempt_removes_its_temporary_and_keeps_the_earlier_file(tmp_p
         with AtomicFile(str(path)) as f:
             f.write(b"partial")
             assert any(TEMP_MARKER in p.name for p in tmp_path.iterdir())
-            1 / 0
+            raise ZeroDivisionError
     assert path.read_bytes() == b"good"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 

@@ -16,8 +16,8 @@ import torch.multiprocessing as mp
 
 from train.config import preset
 from train.data import StreamConfig, collate
-from train.model import build_model
 from train.distributed import DistContext, init_distributed
+from train.model import build_model
 from train.trainer import TrainConfig, lr_factor, make_optimizer, train_step
 
 REPO = Path(__file__).resolve().parents[1]

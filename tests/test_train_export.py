@@ -10,12 +10,13 @@ import sentencepiece as spm  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from transformers import T5ForConditionalGeneration, T5Tokenizer  # noqa: E402
 
-from train.config import preset, padded_vocab_size  # noqa: E402
+from train.config import padded_vocab_size, preset  # noqa: E402
 from train.export import export_hf, load_export  # noqa: E402
 from train.generate import generate_text, sample, top_p_filter  # noqa: E402
 from train.model import build_model  # noqa: E402
 from train.synthetic import chinese_like_lines, train_sentencepiece  # noqa: E402
 from train.tokenizer import T5Vocab, read_spm_settings  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
@@ -26,7 +27,7 @@ def exported(tmp_path_factory):
     cfg = preset("tiny", vocab_size=padded_vocab_size(sp.get_piece_size()), dropout_rate=0.0)
     model = build_model(cfg, seed=7).eval()
     with torch.no_grad():  # make the norms non-trivial so a mis-mapped weight would show
-        for name, param in model.named_parameters():
+        for param in model.parameters():
             if param.dim() == 1:
                 param.mul_(1.0 + 0.2 * torch.randn_like(param))
     out = export_hf(model.state_dict(), cfg, root / "hf", vocab_file)

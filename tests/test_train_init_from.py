@@ -12,7 +12,7 @@ from transformers import T5Config, T5ForConditionalGeneration  # noqa: E402
 from train.export import to_hf_state_dict  # noqa: E402
 from train.hf_import import LEGACY_KEYS  # noqa: E402
 from train.synthetic import make_corpus  # noqa: E402
-from train.trainer import Trainer, TrainConfig, run  # noqa: E402
+from train.trainer import TrainConfig, Trainer, run  # noqa: E402
 
 VOCAB = 640  # the synthetic corpus: 500 pieces + 100 sentinels, padded to 128
 
@@ -29,7 +29,7 @@ def _hf_model(**changes) -> T5ForConditionalGeneration:
     torch.manual_seed(3)
     model = T5ForConditionalGeneration(T5Config(**values)).eval()
     with torch.no_grad():  # non-trivial norms, so a swapped weight would show
-        for name, param in model.named_parameters():
+        for param in model.parameters():
             if param.dim() == 1:
                 param.mul_(1.0 + 0.3 * torch.rand_like(param))
     return model

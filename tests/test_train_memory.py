@@ -1,12 +1,11 @@
 """Memory and capture-friendliness of the model: one bias per stack, checkpointing, no host syncs."""
 
+import numpy as np
 import torch
 
 from train.config import preset
 from train.data import StreamConfig, collate
 from train.model import T5, build_model
-
-import numpy as np
 
 
 def _batch(vocab=256, seed=0):

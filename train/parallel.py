@@ -14,7 +14,6 @@ another --sharding or process count's worth of memory. One process: sharding is 
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel

@@ -20,15 +20,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from train.compiling import compile_model
 from train.config import ModelConfig, count_parameters, describe_parameters, padded_vocab_size, preset
 from train.corpus import open_corpus
 from train.data import DataPosition, ExampleStream, StreamConfig, plan_units
 from train.distributed import DistContext, init_distributed, shutdown_distributed
 from train.metrics import PEAK_BF16_TFLOPS, MetricsLog, format_eta, training_flops
-from train.compiling import compile_model
+from train.model import T5, build_model
 from train.optim import lr_factor, make_optimizer  # noqa: F401  (make_optimizer: re-exported)
 from train.options import TrainConfig
-from train.model import T5, build_model
 from train.parallel import Parallel
 
 CHECKPOINT_FORMAT = 1

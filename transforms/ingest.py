@@ -169,7 +169,7 @@ def parse_text(source: str, data: bytes, cfg: IngestConfig) -> Iterator[tuple[st
         yield "doc", make_document(source, "", title, text, decoded.encoding, len(data))
         return
     codec = decoded.encoding.replace("-sig", "")
-    for k, (a, b, how) in enumerate(parts, start=1):
+    for k, (a, b, _how) in enumerate(parts, start=1):
         part = text[a:b]
         locator = f"part {k}/{len(parts)} chars {a}-{b}"
         nbytes = len(part.encode(codec, errors="replace"))

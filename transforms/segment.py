@@ -35,8 +35,8 @@ from transforms.cleaning.chars import normalize_line
 from transforms.cleaning.headings import MAX_HEADING_CHARS, is_chapter_heading
 from transforms.config_base import StageConfig, knob
 from transforms.dead_letters import DEAD_LETTERS, guarded
-from transforms.result import StageResult
 from transforms.lengths import segment_token_budget
+from transforms.result import StageResult
 from transforms.stats import STATS, stat
 
 if TYPE_CHECKING:  # the examples package imports this module (sentence_boundaries), never the reverse

@@ -24,8 +24,8 @@ import apache_beam as beam
 import sentencepiece as spm
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.config_base import StageConfig, knob
 from schemas.manifest import file_record
+from transforms.config_base import StageConfig, knob
 from transforms.examples.seeds import stable_int
 from transforms.result import StageResult
 from transforms.shard_writer import write_atomically

@@ -25,7 +25,6 @@ import apache_beam as beam
 import regex
 
 from schemas.hashing import stable_digest
-
 from transforms.cleaning.chars import normalize_line
 from transforms.dedupe.keytext import nfkc
 from transforms.documents import with_text

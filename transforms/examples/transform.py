@@ -25,11 +25,11 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
+from transforms.dead_letters import DEAD_LETTERS, guarded
 from transforms.examples.build import segment_examples
 from transforms.examples.config import ExamplesConfig
 from transforms.examples.tokenize import SpmTokenizer
 from transforms.examples.words import JiebaIndex
-from transforms.dead_letters import DEAD_LETTERS, guarded
 from transforms.result import StageResult, main_of
 from transforms.stats import STATS, stat
 
