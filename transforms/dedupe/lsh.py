@@ -273,15 +273,16 @@ class LshResult(NamedTuple):
 class CandidateEdges(beam.PTransform):
     """PCollection[(doc_id, signature bytes, set size)] -> LshResult(edges, stats, measured).
 
-    `sets` (PCollection[(doc_id, sorted unique shingle hashes as bytes)]) is needed when
-    `cfg.verify_exact_jaccard` or `cfg.containment` is on: candidates that pass by containment only
-    (and with verify_exact_jaccard every candidate) are confirmed on their exact shingle sets.
+    `sets_for(ids)` is needed when `cfg.verify_exact_jaccard` or `cfg.containment` is on: candidates
+    that pass by containment only (and with verify_exact_jaccard every candidate) are confirmed on
+    their exact shingle sets; `sets_for` maps the PCollection of the doc_ids in such pairs to
+    PCollection[(doc_id, sorted unique shingle hashes as bytes)] of those documents.
     """
 
-    def __init__(self, cfg, sets=None):
+    def __init__(self, cfg, sets_for=None):
         super().__init__()
         self.cfg = cfg
-        self.sets = sets
+        self.sets_for = sets_for
         self.bands, self.rows = lsh_params(
             cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight
         )
@@ -325,9 +326,14 @@ class CandidateEdges(beam.PTransform):
         edges = (checked.edges, starred.edges) | "BucketEdges" >> beam.Flatten() | "DistinctEdges" >> beam.Distinct()
         to_verify = (checked[CHECK], starred[CHECK]) | "BucketChecks" >> beam.Flatten()
         stats = [checked[STATS], starred[STATS], large_stats]
-        if self.sets is not None and (self.cfg.verify_exact_jaccard or self.cfg.containment):
+        if self.sets_for is not None and (self.cfg.verify_exact_jaccard or self.cfg.containment):
             to_check = to_verify | "DistinctChecks" >> beam.Distinct()
-            exact, missing = self._exact_check(to_check)
+            needed = (
+                to_check
+                | "CheckedIds" >> beam.FlatMap(lambda edge: edge)
+                | "DistinctCheckedIds" >> beam.Distinct()
+            )
+            exact, missing = self._exact_check(to_check, self.sets_for(needed))
             edges = (edges, exact.edges) | "SureAndChecked" >> beam.Flatten()
             stats += [exact[STATS], missing]
             measured = exact[MEASURED]
@@ -338,14 +344,14 @@ class CandidateEdges(beam.PTransform):
         stats.append(counted[STATS])
         return LshResult(counted.edges, stats | "FlattenLshStats" >> beam.Flatten(), measured)
 
-    def _exact_check(self, edges):
+    def _exact_check(self, edges, sets):
         first = (
-            {"set": self.sets, "edge": edges}  # an edge (a, b) is already keyed by a
+            {"set": sets, "edge": edges}  # an edge (a, b) is already keyed by a
             | "JoinSetA" >> beam.CoGroupByKey()
             | "AttachSetA" >> beam.FlatMap(_attach_first_set).with_outputs(STATS, main="edges")
         )
         return (
-            {"set": self.sets, "edge": first.edges}
+            {"set": sets, "edge": first.edges}
             | "JoinSetB" >> beam.CoGroupByKey()
             | "ExactCheck" >> beam.ParDo(_ExactCheck(self.verifier)).with_outputs(MEASURED, STATS, main="edges")
         ), first[STATS]

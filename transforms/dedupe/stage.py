@@ -5,7 +5,9 @@ Graph (no step gathers all documents or all signatures on one worker):
 1. Summarize each document: exact hash, key text -> shingles -> MinHash signature (numpy), Han count.
 2. Group summaries by doc_id (copies of one text collapse), then by exact hash: exact edges to
    the group's smallest doc_id, one representative per group goes on (:mod:`.exact`).
-3. LSH: band keys -> GroupByKey -> verified candidate edges (:mod:`.lsh`).
+3. LSH: band keys -> GroupByKey -> verified candidate edges (:mod:`.lsh`). Pairs that need their exact
+   shingle sets get them recomputed for those documents only (`_CandidateSets`), so no other
+   document's set goes through a shuffle.
 4. Connected components over exact + near edges, distributed (:mod:`.components`).
 5. Group member summaries by cluster; keep rule: most Han characters, ties -> smallest doc_id. Every
    member also becomes a SIGNATURES row; with a base version, base members join the graph and keep
@@ -47,8 +49,33 @@ from transforms.stats import STATS, stat
 SETS = "sets"
 
 
+def shingle_set(text: str, converter, ngram: int):
+    """Sorted unique shingle hashes of a document's key text (uint32), the set exact checks compare."""
+    return unique_hashes(shingle_hashes(key_text(nfkc(text), converter), ngram))
+
+
+class _CandidateSets(beam.DoFn):
+    """document -> the document (main) and, for one in a pair to check exactly (`needed`: a multimap side
+    input of their doc_ids), (doc_id, shingle set bytes) on SETS. Recomputing the few sets needed keeps
+    every other document's set out of the shuffles. The documents pass through so that this stage is
+    their one reader here: the local FnApiRunner holds a stage's output watermark until every
+    reader of its input has run, and _Apply (which waits on these sets) reads them after it."""
+
+    def __init__(self, cfg: DedupeConfig):
+        self.cfg = cfg
+
+    def setup(self):
+        self.converter = make_converter()
+
+    def process(self, doc, needed):
+        if list(needed[doc["doc_id"]]):
+            uniq = shingle_set(doc["text"], self.converter, self.cfg.ngram)
+            yield beam.pvalue.TaggedOutput(SETS, (doc["doc_id"], uniq.astype("<u4").tobytes()))
+        yield doc
+
+
 class _Summarize(beam.DoFn):
-    """document -> (doc_id, summary); shingle sets on SETS when exact Jaccard checks are on.
+    """document -> (doc_id, summary).
 
     summary: doc_id, exact (hash), han (keep-rule Han count), sig (signature bytes, None without
     key text or with near dedupe off), size (shingle count; distinct when containment or exact
@@ -84,10 +111,7 @@ class _Summarize(beam.DoFn):
                 summary["sig"] = sig_to_bytes(signature(hashes, self.perms))
                 summary["size"] = int(hashes.size)
                 if cfg.containment or cfg.verify_exact_jaccard:
-                    uniq = unique_hashes(hashes)
-                    summary["size"] = int(uniq.size)
-                    if cfg.verify_exact_jaccard or cfg.containment:
-                        yield beam.pvalue.TaggedOutput(SETS, (doc["doc_id"], uniq.astype("<u4").tobytes()))
+                    summary["size"] = int(unique_hashes(hashes).size)
         yield stat("dedupe.input_docs")
         yield (summary["doc_id"], summary)
 
@@ -231,7 +255,7 @@ class DedupeDocuments(beam.PTransform):
 
     def expand(self, docs):
         cfg = self.cfg
-        summarized = docs | "Summarize" >> beam.ParDo(_Summarize(cfg)).with_outputs(SETS, STATS, main="summaries")
+        summarized = docs | "Summarize" >> beam.ParDo(_Summarize(cfg)).with_outputs(STATS, main="summaries")
         keyed, stats, known = summarized.summaries, [summarized[STATS]], []
         if self.base is not None:
             keyed, known_decisions, base_stats = keyed | "Base" >> WithBase(self.base)
@@ -245,7 +269,16 @@ class DedupeDocuments(beam.PTransform):
             reps = reps | "SignedReps" >> beam.FlatMap(
                 lambda r: [(r["doc_id"], r["sig"], r["size"])] if r["sig"] is not None else []
             )
-            lsh = reps | "NearDuplicates" >> CandidateEdges(cfg, summarized[SETS])
+            passed = []
+
+            def sets_for(ids):
+                needed = beam.pvalue.AsMultiMap(ids | "NeededSets" >> beam.Map(lambda doc_id: (doc_id, None)))
+                out = docs | "CandidateSets" >> beam.ParDo(_CandidateSets(cfg), needed).with_outputs(SETS, main="docs")
+                passed.append(out.docs)
+                return out[SETS]
+
+            lsh = reps | "NearDuplicates" >> CandidateEdges(cfg, sets_for)
+            docs = passed[0] if passed else docs
             edge_sets.append(lsh.edges)
             stats.append(lsh.stats)
             measured.append(lsh.measured)
