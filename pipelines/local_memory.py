@@ -15,7 +15,7 @@ import sys
 
 #: Fitted on the scale bench (see module doc), rounded up.
 BASE_MB = 800.0
-PER_INPUT_MB = 11.0
+PER_INPUT_MB = 9.0
 #: Warn when the estimate exceeds this share of the machine's memory.
 WARN_SHARE = 0.8
 
