@@ -74,6 +74,21 @@ class _CandidateSets(beam.DoFn):
         yield doc
 
 
+class _SetsOnDemand:
+    """The `sets_for` of :class:`CandidateEdges`: applies `_CandidateSets` to the documents and keeps its
+    pass-through of them in `.docs`, which every later reader of the documents must use instead."""
+
+    def __init__(self, docs, cfg: DedupeConfig):
+        self.docs, self._cfg = docs, cfg
+
+    def __call__(self, ids):
+        needed = beam.pvalue.AsMultiMap(ids | "NeededSets" >> beam.Map(lambda doc_id: (doc_id, None)))
+        out = self.docs | "CandidateSets" >> beam.ParDo(_CandidateSets(self._cfg), needed).with_outputs(
+            SETS, main="docs")
+        self.docs = out.docs
+        return out[SETS]
+
+
 class _Summarize(beam.DoFn):
     """document -> (doc_id, summary).
 
@@ -264,24 +279,17 @@ class DedupeDocuments(beam.PTransform):
         members, reps, exact_edges, exact_stats = keyed | "Exact" >> ExactDuplicates(cfg.exact)
         stats.append(exact_stats)
         edge_sets = [exact_edges]
-        measured = []
+        measured = None  # exact containments of checked pairs, when near dedupe runs
         if cfg.near:
             reps = reps | "SignedReps" >> beam.FlatMap(
                 lambda r: [(r["doc_id"], r["sig"], r["size"])] if r["sig"] is not None else []
             )
-            passed = []
-
-            def sets_for(ids):
-                needed = beam.pvalue.AsMultiMap(ids | "NeededSets" >> beam.Map(lambda doc_id: (doc_id, None)))
-                out = docs | "CandidateSets" >> beam.ParDo(_CandidateSets(cfg), needed).with_outputs(SETS, main="docs")
-                passed.append(out.docs)
-                return out[SETS]
-
-            lsh = reps | "NearDuplicates" >> CandidateEdges(cfg, sets_for)
-            docs = passed[0] if passed else docs
+            on_demand = _SetsOnDemand(docs, cfg)
+            lsh = reps | "NearDuplicates" >> CandidateEdges(cfg, on_demand)
+            docs = on_demand.docs  # the pass-through when sets were needed (see _CandidateSets)
             edge_sets.append(lsh.edges)
             stats.append(lsh.stats)
-            measured.append(lsh.measured)
+            measured = lsh.measured
         edges = tuple(edge_sets) | "AllEdges" >> beam.Flatten()
         roots, cc_stats = edges | "Components" >> ConnectedComponents(cfg.max_cc_rounds)
         stats.append(cc_stats)
@@ -295,7 +303,8 @@ class DedupeDocuments(beam.PTransform):
         )
         stats.append(decisions[STATS])
         all_decisions = (decisions.decisions, *known) | "AllDecisions" >> beam.Flatten() if known else decisions.decisions
-        measured = measured[0] if measured else docs.pipeline | "NoMeasured" >> beam.Create([])
+        if measured is None:
+            measured = docs.pipeline | "NoMeasured" >> beam.Create([])
         applied = docs | "Apply" >> beam.ParDo(
             _Apply(), beam.pvalue.AsMultiMap(all_decisions), beam.pvalue.AsMultiMap(measured)
         ).with_outputs("duplicates", STATS, main="kept")
