@@ -102,8 +102,8 @@ def unpack_rows(packed: Iterable[bytes | None]) -> Iterable[dict]:
 
 class _PackRows(beam.DoFn):
     """row dicts -> (shard, packed batch) pairs: what the writer's shuffle carries is compact Arrow
-    bytes, never Python rows (a runner that materializes a group in memory holds the bytes, ~10-20x
-    smaller than the dicts and int lists). Batches close at `PACK_BYTES` per shard, all pending
+    bytes, never Python rows (a runner that materializes a group in memory holds the bytes, far smaller
+    than the dicts and int lists: bench/README.md, "Scale"). Batches close at `PACK_BYTES` per shard, all pending
     batches at `PACK_BUNDLE_BYTES` per bundle, the rest at the end of the bundle. Which rows share a
     batch depends on bundling; the files do not (the writer sorts every shard's rows)."""
 
