@@ -53,9 +53,6 @@ def shard_name(index: int, num_shards: int) -> str:
     return f"part-{index:05d}-of-{num_shards:05d}.parquet"
 
 
-_canonical = canonical
-
-
 def sort_rows(rows: Iterable[dict], key: str) -> list[dict]:
     """Rows ordered by key; rows that share a key are ordered by their canonical JSON (total order)."""
     ordered = sorted(rows, key=lambda r: r[key])
@@ -65,7 +62,7 @@ def sort_rows(rows: Iterable[dict], key: str) -> list[dict]:
         while j < len(ordered) and ordered[j][key] == ordered[i][key]:
             j += 1
         if j - i > 1:
-            ordered[i:j] = sorted(ordered[i:j], key=_canonical)
+            ordered[i:j] = sorted(ordered[i:j], key=canonical)
         i = j
     return ordered
 
