@@ -10,8 +10,8 @@ ones the Dataflow / Flink UIs show. Two ways to read them while the job runs:
   polled (:func:`result_snapshot`). Dataflow shows the counters in its UI; nothing is polled there.
 
 A :class:`ProgressReporter` thread turns snapshots into one log line every `interval` seconds. The
-counts move when a bundle finishes (the local runner runs a stage as one bundle per worker), so a
-long stage shows its name and the time spent in it until its counts arrive. Progress never changes
+counts move when a bundle finishes (the local runner cuts a stage's input into bounded bundles), so a
+long stage shows its name and the time spent in it between two counts. Progress never changes
 what is built: it only reads counters.
 """
 
@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass, field
 
 from apache_beam.metrics import monitoring_infos
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from pipelines.local_runner import BoundedBundleFnApiRunner
 
 LOG = logging.getLogger("longlm.progress")
 
@@ -105,8 +106,8 @@ class ProgressTracker:
             return Snapshot(dict(s.counters), s.stage, s.stage_started, s.stages_done, s.stages_total)
 
 
-class ProgressFnApiRunner(FnApiRunner):
-    """Beam's FnApiRunner, unchanged, that also feeds a :class:`ProgressTracker` after every bundle."""
+class ProgressFnApiRunner(BoundedBundleFnApiRunner):
+    """The embedded runner (:mod:`pipelines.local_runner`) that also feeds a :class:`ProgressTracker` after every bundle."""
 
     def __init__(self, tracker: ProgressTracker, **kwargs):
         super().__init__(**kwargs)
@@ -211,7 +212,9 @@ class Watch:
         name = runner_name(options)
         self.enabled = enabled and name != "dataflow"
         self.tracker = ProgressTracker() if self.enabled and name == "fnapi" else None
-        self.runner = ProgressFnApiRunner(self.tracker) if self.tracker else None
+        # The FnApiRunner named by the options is always the bounded-bundle one, with progress or without.
+        self.runner = (ProgressFnApiRunner(self.tracker) if self.tracker
+                       else BoundedBundleFnApiRunner() if name == "fnapi" else None)
         self.result = None
         self._reporter = ProgressReporter(self._snapshot, interval) if self.enabled else None
 
