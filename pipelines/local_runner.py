@@ -27,18 +27,21 @@ from apache_beam.runners.portability.fn_api_runner.fn_runner import BundleManage
 #: Encoded input bytes per bundle: small next to the 24 GB a local machine has, large enough that the
 #: per-bundle cost (a few milliseconds of setup) stays negligible.
 DEFAULT_MAX_BUNDLE_BYTES = 16 << 20
-#: Keys of a grouped input per bundle (a GroupByKey's values are held decoded, so they are counted, not sized).
-DEFAULT_MAX_BUNDLE_VALUES = 20_000
+#: Values of a grouped input per bundle. A GroupByKey's values are held decoded, so they are counted, not
+#: sized, and one value may stand for much work (a reshuffled file piece becomes megabytes of documents).
+DEFAULT_MAX_BUNDLE_VALUES = 64
+#: At most this many bundles per stage: the per-bundle cost stays bounded on stages of many tiny keys.
+MAX_PARTS = 512
 
 
 def buffer_parts(buffer, max_bytes: int, max_values: int) -> int:
     """How many bundles `buffer` (a runner input buffer) should be cut into: 1 when it is small."""
     if isinstance(buffer, execution.ListBuffer):
-        return max(1, math.ceil(sum(len(chunk) for chunk in buffer._inputs) / max_bytes))  # noqa: SLF001
+        return min(MAX_PARTS, max(1, math.ceil(sum(len(chunk) for chunk in buffer._inputs) / max_bytes)))  # noqa: SLF001
     if isinstance(buffer, execution.GroupingBuffer):
         table = buffer._table  # noqa: SLF001 - Beam exposes no size; the keys are what a part splits
         values = sum(len(v) for v in table.values())
-        return max(1, min(len(table), math.ceil(values / max_values)))
+        return max(1, min(len(table), MAX_PARTS, math.ceil(values / max_values)))
     return 1
 
 
@@ -56,8 +59,9 @@ class BoundedBundleManager(BundleManager):
             return super().process_bundle(inputs, expected_outputs, fired_timers, expected_output_timers, dry_run)
         split_inputs = {name: buffer.partition(parts) for name, buffer in inputs.items()}
         merged, splits = None, []
-        for ix in range(parts):
-            part = {name: pieces[ix] for name, pieces in split_inputs.items()}
+        # A grouped buffer partitioned before keeps its first partition: count the pieces actually returned.
+        for ix in range(max(len(pieces) for pieces in split_inputs.values())):
+            part = {name: pieces[ix] if ix < len(pieces) else [] for name, pieces in split_inputs.items()}
             result, split = BundleManager(self.bundle_context_manager, self._progress_frequency,
                                           cache_token_generator=self._cache_token_generator).process_bundle(
                 part, expected_outputs, {}, expected_output_timers, dry_run)
