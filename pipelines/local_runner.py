@@ -4,12 +4,13 @@ In-process, the FnApiRunner runs a stage as one bundle holding all of the stage'
 copied into the in-memory data channel, and the whole output sits in the channel and again in the
 runner's buffer before the next stage reads it. The transient memory of a stage is then a few times
 its data, so the process grew with the corpus. :class:`BoundedBundleFnApiRunner` cuts a stage's
-input into parts of about `max_bundle_bytes` encoded bytes (a grouped input: into groups of keys)
-and runs them one after another, so only one part's copies are in flight.
+input into parts of about `max_bundle_bytes` encoded bytes (a grouped input: groups of keys holding
+about `max_bundle_values` values) and runs them one after another, so only one part's copies are in
+flight; after each stage it hands freed heap pages back to the OS (glibc's `malloc_trim`).
 
 Bundling is the runner's choice in Beam's model, so outputs cannot depend on it: every stage of the
-build is written to give the same bytes whatever the bundles (tests run the build under several
-bundlings). Stateful stages and stages with timers keep one bundle, as Beam's own parallel bundle
+build is written to give the same bytes whatever the bundles (a test builds under tiny bundles and
+compares every byte with the default). Stateful stages and stages with timers keep one bundle, as Beam's own parallel bundle
 manager does for several workers. Only the in-process mode is changed; the worker-process modes
 run as Beam ships them.
 """
