@@ -10,9 +10,9 @@ flight; after each stage it hands freed heap pages back to the OS (glibc's `mall
 
 Bundling is the runner's choice in Beam's model, so outputs cannot depend on it: every stage of the
 build is written to give the same bytes whatever the bundles (a test builds under tiny bundles and
-compares every byte with the default). Stateful stages and stages with timers keep one bundle, as Beam's own parallel bundle
-manager does for several workers. Only the in-process mode is changed; the worker-process modes
-run as Beam ships them.
+compares every byte with the default). Stateful stages and stages with timers keep one bundle (Beam
+itself never splits a stateful stage, and a timer must fire in the bundle that set it). Only the
+in-process mode is changed; the worker-process modes run as Beam ships them.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.portability.fn_api_runner import execution
 from apache_beam.runners.portability.fn_api_runner.fn_runner import BundleManager, FnApiRunner
 
-#: Encoded input bytes per bundle: small next to the 24 GB a local machine has, large enough that the
-#: per-bundle cost (a few milliseconds of setup) stays negligible.
+#: Encoded input bytes per bundle: small next to a local machine's memory, large enough that a stage
+#: runs as few bundles (each costs a round of bundle setup and finish).
 DEFAULT_MAX_BUNDLE_BYTES = 16 << 20
 #: Values of a grouped input per bundle. A GroupByKey's values are held decoded, so they are counted, not
 #: sized, and one value may stand for much work (a reshuffled file piece becomes megabytes of documents).
@@ -49,8 +49,8 @@ def buffer_parts(buffer, max_bytes: int, max_values: int) -> int:
 class BoundedBundleManager(BundleManager):
     """Runs one stage's input as several sequential bundles of bounded size (module docstring)."""
 
-    def __init__(self, bundle_context_manager, progress_frequency=None, cache_token_generator=None,
-                 max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES, max_bundle_values: int = DEFAULT_MAX_BUNDLE_VALUES):
+    def __init__(self, bundle_context_manager, progress_frequency, cache_token_generator, *,
+                 max_bundle_bytes: int, max_bundle_values: int):
         super().__init__(bundle_context_manager, progress_frequency, cache_token_generator=cache_token_generator)
         self._max_bytes, self._max_values = max_bundle_bytes, max_bundle_values
 
@@ -72,7 +72,8 @@ class BoundedBundleManager(BundleManager):
 
 
 def _merge(a, b):
-    """One InstructionResponse with the monitoring infos of both (as Beam's ParallelBundleManager merges)."""
+    """One InstructionResponse with the monitoring infos of both: the merge Beam's ParallelBundleManager
+    does inline in its process_bundle (it has no function of its own to call)."""
     return beam_fn_api_pb2.InstructionResponse(
         process_bundle=beam_fn_api_pb2.ProcessBundleResponse(
             monitoring_infos=monitoring_infos.consolidate(
