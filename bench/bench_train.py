@@ -23,6 +23,7 @@ from train.config import T5_VOCAB_SIZE, ModelConfig, count_parameters, preset
 from train.data import StreamConfig, collate
 from train.export import hf_config, to_hf_state_dict
 from train.model import build_model
+from train.trainer import summed_loss
 
 
 def make_batch(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int, seed: int = 0) -> dict:
@@ -58,8 +59,7 @@ def step_functions(ours, theirs, batch: dict, autocast) -> dict:
 
     def ours_step():
         with autocast():
-            loss = ours(batch["input_ids"], batch["decoder_input_ids"], batch["attention_mask"], labels,
-                        batch["label_positions"]) / n_labels
+            loss = summed_loss(ours, batch) / n_labels
         loss.backward()
         opt_ours.step()
         opt_ours.zero_grad(set_to_none=True)
@@ -166,12 +166,10 @@ def bench_gpu(args) -> dict:
 
 def one_config(preset_name: str, impl: str, checkpointing: bool, args) -> dict:
     """tokens/s and peak RSS of one (preset, implementation, activation checkpointing) in this process."""
-    import resource
-
     torch.set_num_threads(args.threads)
     if impl == "transformers":
         import transformers  # noqa: F401  (imported before the baseline: its import is not the model's memory)
-    base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base_kb = _peak_rss_kb()  # not ru_maxrss: a child started by exec inherits its parent's
     cfg = preset(preset_name, vocab_size=args.vocab, dropout_rate=0.1)
     batch = make_batch(cfg, args.batch_size, args.src_len, args.tgt_len)
     tokens = int(batch["attention_mask"].sum() + (batch["labels"] != -100).sum())
@@ -188,7 +186,7 @@ def one_config(preset_name: str, impl: str, checkpointing: bool, args) -> dict:
         ours.set_activation_checkpointing(checkpointing)
         fn = step_functions(ours, build_model(preset("tiny", vocab_size=256)), batch, contextlib.nullcontext)["ours"]
     rate = measure({"x": fn}, tokens, args.rounds, args.steps, torch.device("cpu"))["x"][0]
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = _peak_rss_kb()
     return {"preset": preset_name, "impl": impl, "checkpointing": checkpointing, "tokens_per_s": rate,
             "peak_rss_mb": (peak_kb - base_kb) / 1024, "batch": list(batch["input_ids"].shape) + [batch["labels"].shape[1]]}
 

@@ -134,6 +134,16 @@ def test_batches_are_length_bucketed_and_dynamically_padded(corpus):
             assert b["decoder_input_ids"][i, 0] == 0 and b["decoder_input_ids"][i, 1 : len(t)].tolist() == t[:-1]
 
 
+def test_collate_says_where_the_real_tokens_are():
+    rows = [(np.array([5, 6, 7, 1]), np.array([9, 1])), (np.array([4, 1]), np.array([8, 7, 6, 1]))]
+    b = collate(rows, StreamConfig(pad_to_multiple=8))
+    flat_inputs = b["input_ids"].reshape(-1)[b["input_positions"]].tolist()
+    assert flat_inputs == [5, 6, 7, 1, 4, 1] and b["input_positions"].tolist() == [0, 1, 2, 3, 8, 9]
+    # the decoder's real positions: one per target token, row by row (here every one is labelled)
+    assert b["target_positions"].tolist() == [0, 1, 8, 9, 10, 11]
+    assert b["labels"].reshape(-1)[b["target_positions"]].tolist() == [9, 1, 8, 7, 6, 1]
+
+
 def test_collate_truncation_keeps_eos_and_checks_vocab():
     from train.data import _truncate
 

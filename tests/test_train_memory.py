@@ -6,6 +6,7 @@ import torch
 from train.config import preset
 from train.data import StreamConfig, collate
 from train.model import T5, build_model
+from train.trainer import summed_loss
 
 
 def _batch(vocab=256, seed=0):
@@ -16,7 +17,11 @@ def _batch(vocab=256, seed=0):
 
 
 def _loss(model, b):
-    return model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"], b["label_positions"])
+    return summed_loss(model, b)  # as the trainer calls it: packed rows, labelled positions only
+
+
+def _padded(b):
+    return {k: v for k, v in b.items() if k not in ("input_positions", "target_positions")}
 
 
 def test_attention_bias_is_cast_once_per_stack_not_per_layer(monkeypatch):
@@ -77,3 +82,31 @@ def test_forward_and_backward_have_no_host_sync():
     loss = _loss(model, meta)
     loss.backward()
     assert loss.device.type == "meta" and model.shared.weight.grad is not None
+
+
+def test_packed_rows_give_the_padded_loss_and_gradients(monkeypatch):
+    import train.model as m
+
+    cfg = preset("tiny", vocab_size=256, dropout_rate=0.0)
+    b = _batch(seed=3)
+    assert not b["attention_mask"].all()  # there is padding to skip
+    for checkpointing in (False, True):
+        model = build_model(cfg, seed=1).train()
+        model.set_activation_checkpointing(checkpointing)
+        results = []
+        for batch in (_padded(b), b):
+            seen = []
+            real = m.FeedForward.forward
+            monkeypatch.setattr(m.FeedForward, "forward", lambda self, x: seen.append(x.shape[:-1].numel()) or real(self, x))
+            model.zero_grad(set_to_none=True)
+            loss = _loss(model, batch)
+            loss.backward()
+            monkeypatch.setattr(m.FeedForward, "forward", real)
+            results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}, seen))
+        (padded, padded_grads, padded_rows), (packed, packed_grads, packed_rows) = results
+        # the packed run computes the feed-forward on the real tokens only ...
+        real_tokens = int(b["attention_mask"].sum()), len(b["target_positions"])
+        assert set(packed_rows) == set(real_tokens) and min(padded_rows) > max(real_tokens)
+        # ... and gives the padded model's loss and gradients
+        assert torch.allclose(padded, packed, rtol=1e-6)
+        assert all(torch.allclose(padded_grads[n], packed_grads[n], atol=1e-5) for n in padded_grads)

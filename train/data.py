@@ -9,7 +9,8 @@ so a reader's position is just (epoch, batches already taken), and resuming repl
 
 Batches are dicts of tensors: input_ids, attention_mask, decoder_input_ids (targets shifted right,
 starting with the decoder start id), labels (-100 on padding), label_positions (flat indices of the
-labelled positions), plus ints shard/epoch/index.
+labelled positions), input_positions / target_positions (flat indices of the real input / target
+tokens, so the model skips padding), plus ints shard/epoch/index.
 """
 
 from __future__ import annotations
@@ -182,13 +183,18 @@ def collate(rows: list[tuple[np.ndarray, np.ndarray]], cfg: StreamConfig) -> dic
         if high >= cfg.vocab_size or low < 0:
             raise ValueError(f"token id out of range [0, {cfg.vocab_size}): saw {low}..{high}")
     lengths = np.array([len(a) for a, _ in rows])
+    keep = np.arange(src)[None, :] < lengths[:, None]
+    target_lengths = np.array([len(b) for _, b in rows])
     return {
         "input_ids": torch.from_numpy(input_ids),
-        "attention_mask": torch.from_numpy(np.arange(src)[None, :] < lengths[:, None]),
+        "attention_mask": torch.from_numpy(keep),
         "decoder_input_ids": torch.from_numpy(decoder_input_ids),
         "labels": torch.from_numpy(labels),
         # flat indices of labelled positions, found here on the host so the model never syncs for them
         "label_positions": torch.from_numpy(np.flatnonzero(labels.reshape(-1) >= 0)),
+        # flat indices of the real input / target tokens: the model computes on those rows only
+        "input_positions": torch.from_numpy(np.flatnonzero(keep.reshape(-1))),
+        "target_positions": torch.from_numpy(np.flatnonzero((np.arange(tgt)[None, :] < target_lengths[:, None]).reshape(-1))),
     }
 
 

@@ -9,6 +9,10 @@ Architecture (what the export relies on):
 - ReLU feed-forward; one embedding table shared by encoder, decoder and LM head, with the decoder output
   rescaled by d_model**-0.5 before the head.
 
+Training skips padding: given the flat positions of the real tokens (`Rows`, made by the collator on the
+host), projections, feed-forward, norms and dropout run on the real tokens only, and only attention
+scores see the padded (B, T) grid. Real positions compute what the padded model computes there.
+
 Parameter names are our own; `train.export` maps them one-to-one onto transformers' names.
 """
 
@@ -19,6 +23,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+from typing import NamedTuple
+
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -49,6 +55,30 @@ def relative_position_bucket(
     large = max_exact + (scaled * (num_buckets - max_exact)).long()
     large = torch.clamp(large, max=num_buckets - 1)
     return buckets + torch.where(is_small, distance, large)
+
+
+class Rows(NamedTuple):
+    """Where one stack's real tokens sit in its padded (batch, length) grid: `positions` are their flat
+    indices (ascending, from the collator, so finding them costs the device no sync). A packed tensor
+    holds one row per real token, in that order."""
+
+    positions: torch.Tensor
+    batch: int
+    length: int
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, F) packed -> (batch, length, F), zeros at padding."""
+        grid = x.new_zeros(self.batch * self.length, x.shape[-1])
+        return grid.index_copy(0, self.positions, x).view(self.batch, self.length, -1)
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, length, ...) -> (N, ...): the real tokens' rows."""
+        return x.reshape(self.batch * self.length, *x.shape[2:]).index_select(0, self.positions)
+
+
+def _grid(x: torch.Tensor, rows: Rows | None) -> torch.Tensor:
+    """`x` on the padded grid: as it is without `rows`, else unpacked."""
+    return x if rows is None else rows.pad(x)
 
 
 class RMSNorm(nn.Module):
@@ -95,25 +125,41 @@ class Attention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(x.shape[0], x.shape[1], self.num_heads, self.d_kv).transpose(1, 2)
 
+    def _project(self, x: torch.Tensor, rows: Rows | None, *layers: nn.Linear) -> tuple[torch.Tensor, ...]:
+        """`x` through each of `layers` as one GEMM on the concatenated weights, split into (B, H, T, d_kv)."""
+        weight = layers[0].weight if len(layers) == 1 else torch.cat([layer.weight for layer in layers])
+        out = _grid(F.linear(x, weight), rows)
+        return tuple(self._heads(part) for part in out.chunk(len(layers), dim=-1))
+
     def forward(
         self,
         x: torch.Tensor,
         mask: torch.Tensor | None,
         memory: torch.Tensor | None = None,
         cache: dict | None = None,
+        rows: Rows | None = None,
+        memory_rows: Rows | None = None,
     ) -> torch.Tensor:
         """Attend from `x` (B, T, d) to itself, or to `memory` (B, S, d) for cross-attention.
 
         `mask` is additive and broadcastable to (B, heads, T, keys). `cache` (a dict, decoding only) keeps
         self-attention keys/values across calls and cross-attention keys/values after the first call.
+        With `rows` (and `memory_rows` for packed memory), `x` is packed (N, d) and so is the result:
+        projections run on real tokens only, scores on the padded grid.
         """
-        q = self._heads(self.q(x))
-        if memory is not None and cache is not None and "k" in cache:
-            k, v = cache["k"], cache["v"]
-        else:
-            source = x if memory is None else memory
-            k, v = self._heads(self.k(source)), self._heads(self.v(source))
-            if cache is not None:
+        if cache is None:  # training and scoring: one GEMM (and one unpacking) per source
+            if memory is None:
+                q, k, v = self._project(x, rows, self.q, self.k, self.v)
+            else:
+                (q,) = self._project(x, rows, self.q)
+                k, v = self._project(memory, memory_rows, self.k, self.v)
+        else:  # incremental decoding
+            q = self._heads(self.q(x))
+            if memory is not None and "k" in cache:
+                k, v = cache["k"], cache["v"]
+            else:
+                source = x if memory is None else memory
+                k, v = self._heads(self.k(source)), self._heads(self.v(source))
                 if memory is None and "k" in cache:
                     k = torch.cat([cache["k"], k], dim=2)
                     v = torch.cat([cache["v"], v], dim=2)
@@ -122,7 +168,8 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, scale=1.0
         )
-        return self.o(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
+        out = out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)
+        return self.o(out if rows is None else rows.pack(out))
 
 
 class FeedForward(nn.Module):
@@ -149,8 +196,8 @@ class EncoderBlock(nn.Module):
         self.ff = FeedForward(cfg)
         self.dropout = nn.Dropout(cfg.dropout_rate)
 
-    def forward(self, h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        h = h + self.dropout(self.attn(self.attn_norm(h), mask))
+    def forward(self, h: torch.Tensor, mask: torch.Tensor | None, rows: Rows | None = None) -> torch.Tensor:
+        h = h + self.dropout(self.attn(self.attn_norm(h), mask, rows=rows))
         return h + self.dropout(self.ff(self.ff_norm(h)))
 
 
@@ -167,12 +214,14 @@ class DecoderBlock(nn.Module):
         self.ff = FeedForward(cfg)
         self.dropout = nn.Dropout(cfg.dropout_rate)
 
-    def forward(self, h, self_mask, memory, cross_mask, cache: dict | None = None) -> torch.Tensor:
+    def forward(self, h, self_mask, memory, cross_mask, cache: dict | None = None, rows: Rows | None = None,
+                memory_rows: Rows | None = None) -> torch.Tensor:
         self_cache = cross_cache = None
         if cache is not None:
             self_cache, cross_cache = cache.setdefault("self", {}), cache.setdefault("cross", {})
-        h = h + self.dropout(self.attn(self.attn_norm(h), self_mask, cache=self_cache))
-        h = h + self.dropout(self.cross(self.cross_norm(h), cross_mask, memory=memory, cache=cross_cache))
+        h = h + self.dropout(self.attn(self.attn_norm(h), self_mask, cache=self_cache, rows=rows))
+        h = h + self.dropout(self.cross(self.cross_norm(h), cross_mask, memory=memory, cache=cross_cache,
+                                        rows=rows, memory_rows=memory_rows))
         return h + self.dropout(self.ff(self.ff_norm(h)))
 
 
@@ -231,8 +280,10 @@ class Encoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout_rate)
         self.activation_checkpointing = False
 
-    def forward(self, embeds: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        length = embeds.shape[1]
+    def forward(self, embeds: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                rows: Rows | None = None) -> torch.Tensor:
+        """Encoder output for `embeds` (B, S, d), or for packed `embeds` (N, d) with their `rows`."""
+        length = embeds.shape[1] if rows is None else rows.length
         mask = self.layers[0].attn.position_bias(length, length)
         pad = padding_mask(attention_mask)
         if pad is not None:
@@ -240,7 +291,7 @@ class Encoder(nn.Module):
         # cast once for the whole stack: every layer then shares this one (B, H, T, T) tensor in backward
         mask = mask.to(compute_dtype(embeds))
         h = self.dropout(embeds)
-        h = run_blocks(self.layers, h, (mask,), self.activation_checkpointing and self.training)
+        h = run_blocks(self.layers, h, (mask, rows), self.activation_checkpointing and self.training)
         return self.dropout(self.final_norm(h))
 
 
@@ -254,9 +305,11 @@ class Decoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout_rate)
         self.activation_checkpointing = False
 
-    def forward(self, embeds, memory, memory_mask=None, cache: list | None = None, offset: int = 0) -> torch.Tensor:
-        """Decode `embeds` (B, T, d) at positions offset.. given encoder output `memory` (B, S, d)."""
-        length = embeds.shape[1]
+    def forward(self, embeds, memory, memory_mask=None, cache: list | None = None, offset: int = 0,
+                rows: Rows | None = None, memory_rows: Rows | None = None) -> torch.Tensor:
+        """Decode `embeds` (B, T, d) at positions offset.. given encoder output `memory` (B, S, d); with
+        `rows` / `memory_rows` the embeddings / memory are packed (training and scoring, no cache)."""
+        length = embeds.shape[1] if rows is None else rows.length
         mask = self.layers[0].attn.position_bias(length, offset + length, offset)
         if length > 1:
             query = torch.arange(length, device=mask.device)[:, None] + offset
@@ -269,7 +322,8 @@ class Decoder(nn.Module):
         h = self.dropout(embeds)
         if cache is None:
             return self.dropout(self.final_norm(
-                run_blocks(self.layers, h, (mask, memory, cross_mask), self.activation_checkpointing and self.training)
+                run_blocks(self.layers, h, (mask, memory, cross_mask, None, rows, memory_rows),
+                           self.activation_checkpointing and self.training)
             ))
         for i, layer in enumerate(self.layers):
             h = layer(h, mask, memory, cross_mask, cache[i])
@@ -298,14 +352,20 @@ class T5(nn.Module):
         """LM logits (B, T, vocab) for decoder inputs given encoder output `memory` and its mask."""
         return self.lm_head(self.decoder(self.shared(decoder_input_ids), memory, attention_mask, cache, offset))
 
-    def forward(self, input_ids, decoder_input_ids, attention_mask=None, labels=None, label_positions=None):
+    def forward(self, input_ids, decoder_input_ids, attention_mask=None, labels=None, label_positions=None,
+                input_positions=None, target_positions=None):
         """LM logits (B, T, vocab), or with `labels` (B, T; -100 = ignore) the *summed* token cross-entropy.
 
         `decoder_input_ids` are the targets shifted right (from the decoder start id). `label_positions`
         (flat indices of the labelled positions, made on the host by the collator) restricts the head and
         the loss to them, so padding costs no vocabulary-sized work and no host sync; without it the head
-        runs everywhere and padding is ignored by the loss.
+        runs everywhere and padding is ignored by the loss. With `labels`, `input_positions` (the flat
+        indices where `attention_mask` is set) and `target_positions` (the decoder's real positions: every
+        labelled one and all before it in its row) skip padding in both stacks (see `Rows`).
         """
+        if labels is not None and input_positions is not None and target_positions is not None:
+            return self._packed_loss(input_ids, decoder_input_ids, attention_mask, labels, input_positions,
+                                     target_positions)
         memory = self.encode(input_ids, attention_mask)
         if labels is None:
             return self.decode(decoder_input_ids, memory, attention_mask)
@@ -315,6 +375,15 @@ class T5(nn.Module):
             return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum")
         h = h.flatten(0, 1).index_select(0, label_positions)
         return F.cross_entropy(self.lm_head(h).float(), labels.flatten().index_select(0, label_positions), reduction="sum")
+
+    def _packed_loss(self, input_ids, decoder_input_ids, attention_mask, labels, input_positions, target_positions):
+        """The summed token cross-entropy computed on real tokens only (see `forward`)."""
+        source = Rows(input_positions, input_ids.shape[0], input_ids.shape[1])
+        target = Rows(target_positions, decoder_input_ids.shape[0], decoder_input_ids.shape[1])
+        memory = self.encoder(self.shared(source.pack(input_ids)), attention_mask, rows=source)
+        h = self.decoder(self.shared(target.pack(decoder_input_ids)), memory, attention_mask, rows=target,
+                         memory_rows=source)
+        return F.cross_entropy(self.lm_head(h).float(), target.pack(labels), ignore_index=-100, reduction="sum")
 
     def set_activation_checkpointing(self, enabled: bool) -> None:
         """Recompute each block's activations in backward instead of storing them (training only)."""

@@ -45,9 +45,19 @@ def autocast_for(precision: str, device: torch.device):
     raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
 
 
+#: The batch keys the model takes (see train.model.T5.forward); the collator makes all of them.
+_MODEL_KEYS = ("input_ids", "attention_mask", "decoder_input_ids", "labels", "label_positions", "input_positions",
+               "target_positions")
+
+
 def _to(batch: dict, device: torch.device) -> dict:
-    keys = ("input_ids", "attention_mask", "decoder_input_ids", "labels", "label_positions")
-    return {k: batch[k].to(device, non_blocking=True) for k in keys if k in batch}
+    return {k: batch[k].to(device, non_blocking=True) for k in _MODEL_KEYS if k in batch}
+
+
+def summed_loss(model, b: dict) -> torch.Tensor:
+    """The model's summed token loss on batch `b`, skipping padding where `b` says where it is."""
+    return model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"], b.get("label_positions"),
+                 input_positions=b.get("input_positions"), target_positions=b.get("target_positions"))
 
 
 def _grad_sync(model, sync: bool):
@@ -78,8 +88,7 @@ def train_step(model, micro_batches, optimizer, ctx: DistContext, clip_norm: flo
     for i, b in enumerate(batches):
         with _grad_sync(model, i == len(batches) - 1):
             with autocast():
-                loss = model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"],
-                             b.get("label_positions"))
+                loss = summed_loss(model, b)
             (loss * scale).backward()
         loss_sum += loss.detach().double()
     params = [p for p in model.parameters() if p.grad is not None]
@@ -116,8 +125,7 @@ def evaluate(model: T5, stream: ExampleStream | None, ctx: DistContext, autocast
             break
         b = _to(batch if batch is not None else last or _stand_in(), ctx.device)
         with autocast():
-            loss = model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"],
-                         b.get("label_positions")).double()
+            loss = summed_loss(model, b).double()
         if batch is not None:
             totals[0] += loss
             totals[1] += (b["labels"] != -100).sum()
