@@ -4,7 +4,7 @@ import unicodedata
 
 import pytest
 
-from transforms.dedupe.keytext import exact_hash, exact_text, han_count, key_text, make_converter
+from transforms.dedupe.keytext import exact_hash, exact_text, han_count, key_text, make_converter, nfkc
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +41,18 @@ def test_han_count_counts_cjk_ideographs_only():
     text = "abc，天地玄黄。123 宇宙\U00020000"
     expected = sum(1 for ch in text if unicodedata.name(ch, "").startswith("CJK UNIFIED IDEOGRAPH"))
     assert han_count(text) == expected == 7
+
+
+def test_nfkc_equals_the_standard_library_on_adversarial_text():
+    import random
+
+    # wide forms that are replaced first, and what they combine with: halfwidth katakana + halfwidth
+    # voiced marks (ｶﾞ -> ガ), kana + combining marks, Latin + accents, Hangul jamo, ligatures, line breaks
+    pool = ([chr(c) for c in range(0xFF00, 0xFFF0)] + ["\u3000", "\u2026", "\n", "\n", " "]
+            + list("かカｶﾊﾟﾞ\u3099\u309a\u0301\u0308\u0327AaeoÅﬁ①㍿\u1100\u1161\u11a8가本章，。")
+            + [chr(c) for c in range(0x4E00, 0x4E10)])
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
+        assert nfkc(text) == unicodedata.normalize("NFKC", text), ascii(text)
+    assert nfkc("ｶﾞ，ｗ") == "ガ,w" and nfkc("本章") == "本章"

@@ -33,11 +33,36 @@ def make_converter():
     return opencc.OpenCC("t2s")
 
 
+def _wide_forms() -> tuple[tuple[str, str], ...]:
+    """(character, its NFKD) for the compatibility characters Chinese text is full of: the ideographic
+    space, the ellipsis and the Halfwidth and Fullwidth Forms block (，！？：；（） and the rest)."""
+    chars = [chr(0x3000), chr(0x2026)] + [chr(c) for c in range(0xFF00, 0xFFF0)]
+    pairs = ((c, unicodedata.normalize("NFKD", c)) for c in chars)
+    return tuple((c, d) for c, d in pairs if d != c)
+
+
+_WIDE_FORMS = _wide_forms()
+
+
 def nfkc(text: str) -> str:
-    """`text` in Unicode NFKC (returned unchanged, without a copy, when it already is)."""
+    """`text` in Unicode NFKC (returned unchanged, without a copy, when it already is).
+
+    Equal to ``unicodedata.normalize("NFKC", text)``, several times faster on Chinese text: the common
+    wide forms are first replaced by their NFKD with str.replace (replacing a character by its NFKD
+    never changes a string's NFKC), then only the lines still not in NFKC are normalized ("\n" never
+    combines or reorders with a neighbour, so NFKC works line by line).
+    """
     if unicodedata.is_normalized("NFKC", text):
         return text
-    return unicodedata.normalize("NFKC", text)
+    for char, decomposed in _WIDE_FORMS:
+        if char in text:
+            text = text.replace(char, decomposed)
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    return "\n".join(
+        line if unicodedata.is_normalized("NFKC", line) else unicodedata.normalize("NFKC", line)
+        for line in text.split("\n")
+    )
 
 
 def exact_text(text: str) -> str:
