@@ -14,6 +14,7 @@ from importlib import resources
 
 import regex
 
+from transforms.cleaning.literals import Prefiltered
 from transforms.config_base import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -69,7 +70,7 @@ class PatternSet:
     banner_line: KeywordSet | None
     page_inline: Patterns
     page_line: Patterns
-    credit_lines: Patterns = ()
+    credit_lines: Patterns = ()  # of literals.Prefiltered: most novels hold none of a credit's words
     credit_sentences: Patterns = ()
 
 
@@ -114,7 +115,7 @@ def _credit_lines(patterns: list[str], key: str) -> Patterns:
     """Each credit pattern as a whole line (optional brackets, trailing full stops) with its line break."""
     _group(patterns, key)  # validates
     return tuple(
-        _compile(rf"^{_SP}[（(【\[]?(?:{p})[）)】\]]?[。！？!?…]*{_SP}(?:\n|$)", key, regex.MULTILINE)
+        Prefiltered(_compile(rf"^{_SP}[（(【\[]?(?:{p})[）)】\]]?[。！？!?…]*{_SP}(?:\n|$)", key, regex.MULTILINE))
         for p in patterns
     )
 
@@ -123,11 +124,11 @@ def _credit_sentences(patterns: list[str], key: str) -> Patterns:
     """Each credit pattern as a whole sentence: it starts a line or follows a sentence end, and either
     fills a pair of brackets or ends at a sentence end (taken with it) or at the end of its line."""
     return tuple(
-        _compile(
+        Prefiltered(_compile(
             rf"{_SENTENCE_START}{_SP}(?:[（(【\[](?:{p})[）)】\]]|(?:{p})(?=[。！？!?…\n]|$))[。！？!?…]*",
             key,
             regex.MULTILINE,
-        )
+        ))
         for p in patterns
     )
 
