@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from typing import NamedTuple
-
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
