@@ -182,9 +182,8 @@ def collate(rows: list[tuple[np.ndarray, np.ndarray]], cfg: StreamConfig) -> dic
         low = min(int(input_ids.min()), int(np.where(labels < 0, 0, labels).min()))
         if high >= cfg.vocab_size or low < 0:
             raise ValueError(f"token id out of range [0, {cfg.vocab_size}): saw {low}..{high}")
-    lengths = np.array([len(a) for a, _ in rows])
-    keep = np.arange(src)[None, :] < lengths[:, None]
-    target_lengths = np.array([len(b) for _, b in rows])
+    keep = np.arange(src)[None, :] < np.array([len(a) for a, _ in rows])[:, None]
+    target_keep = np.arange(tgt)[None, :] < np.array([len(b) for _, b in rows])[:, None]
     return {
         "input_ids": torch.from_numpy(input_ids),
         "attention_mask": torch.from_numpy(keep),
@@ -194,7 +193,7 @@ def collate(rows: list[tuple[np.ndarray, np.ndarray]], cfg: StreamConfig) -> dic
         "label_positions": torch.from_numpy(np.flatnonzero(labels.reshape(-1) >= 0)),
         # flat indices of the real input / target tokens: the model computes on those rows only
         "input_positions": torch.from_numpy(np.flatnonzero(keep.reshape(-1))),
-        "target_positions": torch.from_numpy(np.flatnonzero((np.arange(tgt)[None, :] < target_lengths[:, None]).reshape(-1))),
+        "target_positions": torch.from_numpy(np.flatnonzero(target_keep.reshape(-1))),
     }
 
 

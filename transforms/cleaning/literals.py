@@ -1,7 +1,7 @@
 """Required literals of a regular expression: a cheap, exact test that a pattern cannot match a text.
 
 A credit pattern costs the `regex` engine a few hundred nanoseconds per character of every novel, and
-almost every novel holds none of its words. :func:`required_literals` reads a pattern's syntax tree
+most novels hold none of the words most credit forms need (bench/README.md, "Scale"). :func:`required_literals` reads a pattern's syntax tree
 and returns strings one of which every match must contain; when none of them is in a text, the pattern
 cannot match there and :class:`Prefiltered` skips it (the result is the same, by construction).
 

@@ -70,7 +70,7 @@ class PatternSet:
     banner_line: KeywordSet | None
     page_inline: Patterns
     page_line: Patterns
-    credit_lines: Patterns = ()  # of literals.Prefiltered: most novels hold none of a credit's words
+    credit_lines: Patterns = ()  # of literals.Prefiltered: skipped on texts without a form's required words
     credit_sentences: Patterns = ()
 
 
