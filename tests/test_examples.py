@@ -349,3 +349,13 @@ def test_make_examples_transform_matches_pure_function(corpus):
                     label="validation")
         assert_that(ex[STATS] | beam.CombinePerKey(sum), equal_to(sorted(totals.items())), label="stats")
     assert set(expected["train"][0]) == set(EXAMPLES.schema.names)
+
+
+def test_jieba_pairs_hold_every_adjacent_pair_of_every_word(corpus):
+    """The one-lookup "not crossed" answer is exact only if no word's inner pair is missing."""
+    _, _, jieba_index, _ = corpus
+    words = [w for w, count in jieba_index.freq.items() if count and len(w) >= 2]
+    assert len(words) > 100_000
+    assert all(w[i:i + 2] in jieba_index.pairs for w in words for i in range(len(w) - 1))
+    prefixes_only = [w for w, count in jieba_index.freq.items() if not count and len(w) == 2]
+    assert all(p in jieba_index.pairs for p in prefixes_only[:1000])  # a prefix's pair is inside its word

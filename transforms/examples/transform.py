@@ -31,7 +31,7 @@ from transforms.examples.config import ExamplesConfig
 from transforms.examples.tokenize import SpmTokenizer
 from transforms.examples.words import JiebaIndex
 from transforms.result import StageResult, main_of
-from transforms.stats import STATS, stat
+from transforms.stats import STATS, BundleCounts
 
 VALIDATION = "validation"
 
@@ -42,19 +42,25 @@ class _MakeExamplesFn(beam.DoFn):
         self._tok = None
         self._jieba = None
         self._shared_jieba = Shared()
+        self._counts = BundleCounts()
 
     def setup(self):
         self._jieba = self._shared_jieba.acquire(JiebaIndex) if self._cfg.snap_to_words else None
+
+    def start_bundle(self):
+        self._counts = BundleCounts()
 
     @guarded("examples")
     def process(self, segment, model_bytes: bytes):
         if self._tok is None:
             self._tok = SpmTokenizer(model_bytes, self._cfg.num_sentinels)
         rows, counts = segment_examples(segment, self._tok, self._jieba, self._cfg, self._seed)
-        for name in sorted(counts):
-            yield stat(f"examples.{name}", counts[name])
+        self._counts.add({f"examples.{name}": value for name, value in counts.items()})
         for split, row in rows:
             yield beam.pvalue.TaggedOutput(VALIDATION, row) if split == VALIDATION else row
+
+    def finish_bundle(self):
+        yield from self._counts.flush()
 
 
 class MakeExamples(beam.PTransform):
