@@ -8,7 +8,7 @@ import random
 import pytest
 import regex
 
-from transforms.cleaning.literals import Prefiltered, required_literals
+from transforms.cleaning.literals import Prefiltered, required_literals, subn_all
 from transforms.cleaning.patterns import load_patterns
 
 
@@ -66,3 +66,27 @@ def test_prefiltered_credit_rules_remove_what_the_plain_patterns_remove():
     assert hits > 50  # the texts really hold credits
     unfiltered = Prefiltered(regex.compile(r"\p{Han}+"))
     assert unfiltered.literals is None and unfiltered.subn("", "本书ab") == ("ab", 1)
+
+
+def _plain_in_turn(rules, text):
+    hits = 0
+    for rule in rules:
+        text, n = rule.compiled.subn("", text)
+        hits += n
+    return text, hits
+
+
+def test_subn_all_equals_the_plain_patterns_in_turn():
+    patterns = load_patterns()
+    rules = patterns.credit_lines + patterns.credit_sentences
+    pieces = ["他们走进了院子。", "某某书屋：整理校对", "本书首发于某某网", "更多精彩请访问某某网", "本章未完", "本书由网友整理",
+              "扫描", "首", "发", "。", "\n", "：", "某某网独家首发", "　", "整", "理"]
+    rng = random.Random(12)
+    for _ in range(400):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        assert subn_all(rules, "", text) == _plain_in_turn(rules, text), text
+    # A removal that joins a literal's halves: the second rule must see the new literal "ab".
+    first, second = Prefiltered(regex.compile("x+")), Prefiltered(regex.compile("ab"))
+    assert set(second.literals) == {"ab"}
+    rules = (second, first, second)  # "ab" is looked up (absent), then created, then must be seen
+    assert subn_all(rules, "", "axxb") == ("", 2) == _plain_in_turn(rules, "axxb")

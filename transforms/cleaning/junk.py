@@ -10,6 +10,7 @@ import html
 
 import regex
 
+from transforms.cleaning.literals import subn_all
 from transforms.cleaning.patterns import KeywordSet, PatternSet
 
 Result = tuple[str, int]
@@ -133,6 +134,5 @@ def strip_credits(text: str, patterns: PatternSet) -> Result:
     A form is removed only as a whole line (with its line break) or as a whole sentence: starting a
     line or after a sentence end, ending at a sentence end, a closing bracket or its line's end.
     """
-    text, hits = _sub(patterns.credit_lines, "", text)
-    text, n = _sub(patterns.credit_sentences, "", text)
-    return text, hits + n
+    text, hits = subn_all(patterns.credit_lines + patterns.credit_sentences, "", text)
+    return text, hits

@@ -120,8 +120,35 @@ class Prefiltered:
     def pattern(self) -> str:
         return self.compiled.pattern
 
-    def subn(self, repl, text: str) -> tuple[str, int]:
-        """`compiled.subn(repl, text)`; (text, 0) at once when no required literal is in `text`."""
-        if self.literals is not None and not any(s in text for s in self.literals):
-            return text, 0
+    def subn(self, repl, text: str, present: dict[str, bool] | None = None) -> tuple[str, int]:
+        """`compiled.subn(repl, text)`; (text, 0) at once when no required literal is in `text`.
+
+        `present` caches "literal in text" answers for this very text across patterns that share
+        literals (:func:`subn_all`)."""
+        if self.literals is not None:
+            if present is None:
+                present = {}
+            found = False
+            for s in self.literals:
+                hit = present.get(s)
+                if hit is None:
+                    hit = present[s] = s in text
+                if hit:
+                    found = True
+                    break
+            if not found:
+                return text, 0
         return self.compiled.subn(repl, text)
+
+
+def subn_all(patterns, repl, text: str) -> tuple[str, int]:
+    """Apply each Prefiltered pattern in turn (hits add up), looking each literal up once per text state.
+
+    The cache is dropped whenever a pattern changed the text: a removal can join two halves of a literal."""
+    hits, present = 0, {}
+    for pattern in patterns:
+        text, n = pattern.subn(repl, text, present)
+        if n:
+            hits += n
+            present = {}
+    return text, hits
