@@ -50,7 +50,9 @@ def test_nfkc_equals_the_standard_library_on_adversarial_text():
     # voiced marks (ｶﾞ -> ガ), kana + combining marks, Latin + accents, Hangul jamo, ligatures, line breaks
     pool = ([chr(c) for c in range(0xFF00, 0xFFF0)] + ["\u3000", "\u2026", "\n", "\n", " "]
             + list("かカｶﾊﾟﾞ\u3099\u309a\u0301\u0308\u0327AaeoÅﬁ①㍿\u1100\u1161\u11a8가本章，。")
-            + [chr(c) for c in range(0x4E00, 0x4E10)])
+            + [chr(c) for c in range(0x4E00, 0x4E10)]
+            # astral characters (UTF-16 surrogate pairs, one of them compatibility: U+1D400 -> A), a lone surrogate
+            + ["\U00020000", "\U0001D400", "\U0002F800", "\udc00"])
     rng = random.Random(7)
     for _ in range(3000):
         text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ import regex
 from pipelines import build
 from pipelines.config import load_config
 from schemas.tables import DOCUMENTS, FILTERED, SIGNATURES, make_row
-from transforms.cleaning.chars import _WHITE_SPACE_RUN, han_count, normalize_line
+from transforms.cleaning.chars import _WHITE_SPACE_RUN, han_count, normalize_line, normalized_lines
 from transforms.documents import with_text
 from transforms.ingest import InputFile
 from transforms.result import StageResult
@@ -32,12 +33,22 @@ def test_line_whitespace_is_unicode_white_space_on_every_code_point():
     assert normalize_line(" a \t\u3000 b\u00a0\u2003c  ") == "a b c"
 
 
+def test_normalized_lines_equal_normalize_line_per_line():
+    rng = random.Random(7)
+    alphabet = ["a", "中", "。", "\n", "\n", " ", "\t", "\u3000", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1f",
+                "\x85", "\u00a0", "\u2028", "\u2029", "\u2003", "\u200b", "\ufeff"]
+    texts = ["", "\n", "\n\n", " \n ", "\x1c\n\x1f"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(3000)]
+    for text in texts:
+        assert normalized_lines(text) == [normalize_line(line) for line in text.split("\n")], repr(text)
+
+
 def test_one_han_count_and_one_normalize_line():
     from transforms import segment
     from transforms.dedupe import boilerplate, keytext
 
     assert keytext.han_count is han_count
-    assert segment.normalize_line is normalize_line
+    assert segment.normalized_lines is normalized_lines and keytext.normalized_lines is normalized_lines
     assert boilerplate.normalize_line is normalize_line
     assert han_count("第1回 三国𠀀abc") == 5
 

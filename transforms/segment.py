@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, ClassVar, Iterable, NamedTuple
 
 import apache_beam as beam
 
-from transforms.cleaning.chars import normalize_line
+from transforms.cleaning.chars import normalized_lines
 from transforms.cleaning.headings import MAX_HEADING_CHARS, is_chapter_heading
 from transforms.config_base import StageConfig, knob
 from transforms.dead_letters import DEAD_LETTERS, guarded
@@ -134,8 +134,7 @@ def split_sentences(text: str, max_chars: int = 0) -> list[str]:
     ``"".join`` of its sentences equals the normalized line.
     """
     out: list[str] = []
-    for raw in text.split("\n"):
-        line = normalize_line(raw)
+    for line in normalized_lines(text):
         for m in _SENTENCE.finditer(line):
             s = m.group()
             out.extend(cut_long(s, max_chars) if max_chars and len(s) > max_chars else [s])
@@ -157,8 +156,7 @@ def document_sentences(text: str, max_chars: int) -> tuple[list[Sentence], int]:
     inside a line, a sentence opening with 第X回/章 starts a section too (line-less documents)."""
     units: list[Sentence] = []
     headings = 0
-    for raw in text.split("\n"):
-        line = normalize_line(raw)
+    for line in normalized_lines(text):
         if not line:
             continue
         if len(line) <= MAX_HEADING_CHARS and is_chapter_heading(line):

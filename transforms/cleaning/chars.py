@@ -55,6 +55,16 @@ def normalize_line(line: str) -> str:
     return _WHITE_SPACE_RUN.sub(" ", line).strip()
 
 
+_WHITE_SPACE_RUN_IN_LINE = re.compile(r"[^\S\n\x1c-\x1f]+")
+
+
+def normalized_lines(text: str) -> list[str]:
+    """``[normalize_line(line) for line in text.split("\n")]``, in one regex pass over the whole text.
+
+    Equal because no whitespace run the line-wise pass replaces holds a newline (tests compare both)."""
+    return [line.strip() for line in _WHITE_SPACE_RUN_IN_LINE.sub(" ", text).split("\n")]
+
+
 def nonspace_count(text: str) -> int:
     """Number of characters of `text` that are not whitespace."""
     return len(text) - sum(len(m) for m in _WHITESPACE.findall(text))

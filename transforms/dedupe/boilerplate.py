@@ -25,7 +25,7 @@ import apache_beam as beam
 import regex
 
 from schemas.hashing import stable_digest
-from transforms.cleaning.chars import normalize_line
+from transforms.cleaning.chars import normalize_line, normalized_lines
 from transforms.dedupe.keytext import nfkc
 from transforms.documents import with_text
 from transforms.stats import STATS, stat
@@ -52,31 +52,36 @@ def _enough_key_chars(n: int):
     return regex.compile(r"(?:[^\p{L}\p{N}]*[\p{L}\p{N}]){%d}" % n)
 
 
-def _key(raw: str, norm: str, cfg, is_heading: HeadingTest) -> bytes | None:
-    norm = normalize_line(norm)
+def _eligible(raw: str, norm: str, cfg, is_heading: HeadingTest) -> bool:
+    """May the line (`norm`: its NFKC, whitespace-normalized form) be boilerplate? (module doc)"""
     if not norm or len(norm) > cfg.max_line_chars:
-        return None
+        return False
     if not _enough_key_chars(cfg.min_line_chars).match(norm):
-        return None
+        return False
     if cfg.protect_dialogue and is_dialogue(norm):
-        return None
-    if is_heading(raw.strip()):
-        return None
-    return line_key(norm)
+        return False
+    return not is_heading(raw.strip())
 
 
 def eligible_key(line: str, cfg, is_heading: HeadingTest) -> bytes | None:
     """The line's key when it may be boilerplate (see module doc), else None."""
-    return _key(line, nfkc(line), cfg, is_heading)
+    norm = normalize_line(nfkc(line))
+    return line_key(norm) if _eligible(line, norm, cfg, is_heading) else None
+
+
+def _normalized(text: str) -> tuple[list[str], list[str]]:
+    """(raw lines, their normalized forms) of `text`, normalizing the text once."""
+    raw = text.split("\n")
+    norm = normalized_lines(nfkc(text))
+    if len(norm) != len(raw):  # NFKC never makes or removes "\n"; kept as a guard
+        norm = [normalize_line(nfkc(line)) for line in raw]
+    return raw, norm
 
 
 def line_keys(text: str, cfg, is_heading: HeadingTest) -> list[bytes | None]:
-    """:func:`eligible_key` of every line of `text` ("\n"-separated), normalizing the text once."""
-    raw = text.split("\n")
-    norm = nfkc(text).split("\n")
-    if len(norm) != len(raw):  # NFKC never makes or removes "\n"; kept as a guard
-        norm = [nfkc(line) for line in raw]
-    return [_key(r, n, cfg, is_heading) for r, n in zip(raw, norm)]
+    """:func:`eligible_key` of every line of `text` ("\n"-separated)."""
+    raw, norm = _normalized(text)
+    return [line_key(n) if _eligible(r, n, cfg, is_heading) else None for r, n in zip(raw, norm)]
 
 
 def doc_line_keys(text: str, cfg, is_heading: HeadingTest) -> set[bytes]:
@@ -95,9 +100,12 @@ def remove_lines(text: str, patterns, cfg, is_heading: HeadingTest) -> tuple[str
     When the removable lines hold more than ``cfg.max_removed_fraction`` of the characters, nothing is
     removed and the count is returned negated (-n), so the caller can count the capped document.
     """
+    if not patterns:
+        return text, 0
     kept, removed, removed_chars = [], 0, 0
-    for line, key in zip(text.split("\n"), line_keys(text, cfg, is_heading)):
-        if key is not None and key in patterns:
+    # Hash first: the key is in `patterns` for few lines, and only those need the eligibility tests.
+    for line, norm in zip(*_normalized(text)):
+        if norm and line_key(norm) in patterns and _eligible(line, norm, cfg, is_heading):
             removed += 1
             removed_chars += len(line) + 1
         else:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import unicodedata
 
+import numpy as np
 import regex
 
 from schemas.hashing import stable_hex
-from transforms.cleaning.chars import han_count, normalize_line
+from transforms.cleaning.chars import han_count, normalized_lines
 
 __all__ = ["make_converter", "nfkc", "exact_text", "exact_hash", "key_text", "han_count"]
 
@@ -42,6 +43,15 @@ def _wide_forms() -> tuple[tuple[str, str], ...]:
 
 
 _WIDE_FORMS = _wide_forms()
+_WIDE = dict(_WIDE_FORMS)
+
+
+def _wide_forms_in(text: str) -> list[str]:
+    """The characters of _WIDE_FORMS that occur in `text`: one vectorized pass over its UTF-16 code units
+    (astral characters are surrogate pairs, outside these ranges), not one str scan per form."""
+    units = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
+    wide = units[((units >= 0xFF00) & (units <= 0xFFEF)) | (units == 0x3000) | (units == 0x2026)]
+    return [c for c in map(chr, np.unique(wide).tolist()) if c in _WIDE]
 
 
 def nfkc(text: str) -> str:
@@ -54,9 +64,8 @@ def nfkc(text: str) -> str:
     """
     if unicodedata.is_normalized("NFKC", text):
         return text
-    for char, decomposed in _WIDE_FORMS:
-        if char in text:
-            text = text.replace(char, decomposed)
+    for char in _wide_forms_in(text):
+        text = text.replace(char, _WIDE[char])
     if unicodedata.is_normalized("NFKC", text):
         return text
     return "\n".join(
@@ -68,8 +77,7 @@ def nfkc(text: str) -> str:
 def exact_text(text: str) -> str:
     """The text exact duplicates are compared on: NFKC; each line trimmed with inner whitespace runs
     collapsed to one space; blank lines dropped; lines joined with "\\n"."""
-    lines = (normalize_line(line) for line in nfkc(text).split("\n"))
-    return "\n".join(line for line in lines if line)
+    return "\n".join(line for line in normalized_lines(nfkc(text)) if line)
 
 
 def exact_hash(text: str) -> str:
