@@ -203,3 +203,23 @@ def test_batch_sizes_of_the_shuffle_do_not_change_the_files(tmp_path, pack_bytes
     shuffled = rows(300)
     random.Random(pack_bytes).shuffle(shuffled)
     assert _write(tmp_path / "packed", shuffled, 4) == reference
+
+
+@pytest.mark.parametrize("spill_bytes", [1 << 30, 20_000, 3_000])
+def test_packed_arrow_batches_sort_and_spill_to_the_same_bytes(tmp_path, spill_bytes, monkeypatch):
+    """The writer's real input: Arrow tables from packed batches, sorted and merged without Python rows."""
+    from transforms.shard_writer import pack_rows, table_schema, unpack_tables
+
+    monkeypatch.setattr(external_sort, "FAN_IN", 4)  # the cascade of merges runs too
+    for spec, data, key, group in ((REJECTS, rows(300) + [dict(r, detail="other") for r in rows(40)], "record_id", 64),
+                                   (EXAMPLES, _example_rows(400), "example_id", 50)):
+        reference = table_bytes(sort_rows(data, key), spec, group)
+        shuffled = list(data)
+        random.Random(spill_bytes).shuffle(shuffled)
+        schema = table_schema(spec)
+        cuts = sorted(random.Random(1).sample(range(1, len(data)), 12))
+        blobs = [pack_rows(shuffled[a:b], schema) for a, b in zip([0] + cuts, cuts + [len(data)])] + [None]
+        path = str(tmp_path / f"{spec.name}.parquet")
+        info = write_shard(unpack_tables(blobs), spec, path, group, spill_bytes)
+        assert open(path, "rb").read() == reference, spec.name
+        assert info["received"] == info["rows"] == len(data)

@@ -88,6 +88,13 @@ def pack_rows(rows: list[dict], schema: pa.Schema) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def unpack_tables(packed: Iterable[bytes | None]) -> Iterable[pa.Table]:
+    """The `pack_rows` batches as Arrow tables, one at a time (None entries skipped): never Python rows."""
+    for blob in packed:
+        if blob is not None:
+            yield pa.ipc.open_stream(blob).read_all()
+
+
 def unpack_rows(packed: Iterable[bytes | None]) -> Iterable[dict]:
     """The rows of `pack_rows` batches, one batch decoded at a time (None entries skipped)."""
     for blob in packed:
@@ -136,9 +143,10 @@ class _PackRows(beam.DoFn):
             yield GlobalWindows.windowed_value(self._take(shard))
 
 
-def write_shard(rows: Iterable[dict | None], spec: TableSpec, path: str, row_group_size: int,
+def write_shard(rows: Iterable[dict | pa.Table | None], spec: TableSpec, path: str, row_group_size: int,
                 spill_bytes: int = SPILL_BYTES) -> dict:
-    """Sort `rows` (None entries skipped) and stream them to Parquet file `path`, atomically.
+    """Sort `rows` (row dicts or Arrow tables of the table's schema; None entries skipped) and stream
+    them to Parquet file `path`, atomically.
 
     Returns {"received", "rows", "bytes", "sha256"}: rows taken in, rows in the file, its size and hash.
     """
@@ -147,7 +155,7 @@ def write_shard(rows: Iterable[dict | None], spec: TableSpec, path: str, row_gro
     written = 0
     with tempfile.TemporaryDirectory(prefix="longlm-sort-") as scratch:
         sorter = SortedRows(schema, spec.key, scratch, spill_bytes)
-        sorter.extend(r for r in rows if r is not None)  # rows, or `unpack_rows` of packed batches
+        sorter.extend(r for r in rows if r is not None)  # rows, or `unpack_tables` of packed batches
         with target as sink:
             writer = pq.ParquetWriter(sink, schema, **PARQUET_OPTIONS)
             try:
@@ -174,7 +182,7 @@ class _WriteShard(beam.DoFn):
         index, rows = element
         path = FileSystems.join(self._dir, shard_name(index, self._n))
         relative = path[len(self._root):].lstrip("/")
-        info = write_shard(unpack_rows(rows), self._spec, path, self._row_group_size, self._spill)
+        info = write_shard(unpack_tables(rows), self._spec, path, self._row_group_size, self._spill)
         self._received.inc(info["received"])
         self._written.inc(info["rows"])
         if info["rows"] != info["received"]:  # a writer bug, not bad data: fail the attempt loudly
@@ -207,7 +215,7 @@ class WriteTable(beam.PTransform):
     `subdir` defaults to the table name ("examples/train" for split tables). The file records
     (path relative to `output_root`, table, rows, bytes, sha256, expected_rows) feed the manifest;
     `expected_rows` is counted from the input PCollection on a path independent of the writer's
-    GroupByKey. `spill_bytes` bounds the Python rows one shard writer holds (see external_sort).
+    GroupByKey. `spill_bytes` bounds the bytes of rows one shard writer holds (see external_sort).
     """
 
     def __init__(self, spec: TableSpec, output_root: str, num_shards: int, subdir: str | None = None,
