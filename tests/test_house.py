@@ -100,3 +100,20 @@ def test_stage_result_reads_like_the_old_shapes():
 def test_the_build_writes_documents_from_the_split_stage():
     split = next(s for s in build.STAGES if s.name == "Split")
     assert [t.spec for t in split.tables] == [DOCUMENTS]
+
+
+def test_vectorized_char_classes_equal_the_regex_patterns():
+    from transforms.cleaning.chars import code_point_table, keep_chars
+    from transforms.dedupe.keytext import KEY_CHARS
+
+    han = code_point_table(r"\p{Han}")
+    assert han[ord("中")] and han[0x20000] and not han[ord("a")] and not han[ord("，")]
+    rng = random.Random(5)
+    pool = [chr(c) for c in (0x4E2D, 0x3007, 0x20000, 0x2F800, 0x41, 0x31, 0xFF10, 0x3000, 0xDC00, 0xD800,
+                             0x1F600, 0x0301, 0x00E9, 0x10FFFF, 0x0A, 0x2E80, 0x3400)]
+    pool += [chr(rng.randrange(0x110000)) for _ in range(200)]
+    non_han, non_key = regex.compile(r"[^\p{Han}]+"), regex.compile(r"[^\p{L}\p{N}]+")
+    for _ in range(2000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 30)))
+        assert han_count(text) == len(non_han.sub("", text)), ascii(text)
+        assert keep_chars(text, KEY_CHARS) == non_key.sub("", text), ascii(text)

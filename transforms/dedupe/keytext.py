@@ -16,15 +16,14 @@ from __future__ import annotations
 import unicodedata
 
 import numpy as np
-import regex
 
 from schemas.hashing import stable_hex
-from transforms.cleaning.chars import han_count, normalized_lines
+from transforms.cleaning.chars import han_count, keep_chars, normalized_lines
 
 __all__ = ["make_converter", "nfkc", "exact_text", "exact_hash", "key_text", "han_count"]
 
-#: Anything that is not a letter or a digit (Han characters are letters, category Lo).
-_NON_KEY = regex.compile(r"[^\p{L}\p{N}]+")
+#: What key texts keep: letters and digits (Han characters are letters, category Lo).
+KEY_CHARS = r"[\p{L}\p{N}]"
 
 
 def make_converter():
@@ -89,4 +88,4 @@ def key_text(text: str, converter) -> str:
     """The near-duplicate key text: NFKC, simplified (OpenCC `converter`), lower case, then letters,
     digits and Han characters only. `converter` is what :func:`make_converter` returns."""
     simplified = converter.convert(nfkc(text))
-    return _NON_KEY.sub("", simplified.lower())
+    return keep_chars(simplified.lower(), KEY_CHARS)
