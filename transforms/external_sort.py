@@ -49,11 +49,6 @@ def row_bytes(row: dict) -> int:
     return size
 
 
-def _stored(row: dict, schema: pa.Schema) -> dict:
-    """The row as Arrow stores it (types coerced to the schema, missing columns None, extra keys dropped)."""
-    return pa.Table.from_pylist([row], schema=schema).to_pylist()[0]
-
-
 def _sort_order(keys: list, row_at) -> list[int]:
     """Indices ordering rows by key, rows that tie on the key by the canonical JSON of `row_at(i)`."""
     order = sorted(range(len(keys)), key=keys.__getitem__)
@@ -74,11 +69,6 @@ def sort_table(table: pa.Table, key: str) -> pa.Table:
     Only the key column becomes Python objects (and the rows whose keys tie)."""
     order = _sort_order(table.column(key).to_pylist(), lambda k: table.slice(k, 1).to_pylist()[0])
     return table.take(pa.array(order, type=pa.int64())).combine_chunks()
-
-
-def sorted_table(rows: list[dict], schema: pa.Schema, key: str) -> pa.Table:
-    """Python rows as an Arrow table of `schema`, ordered by (key, canonical JSON of the stored row)."""
-    return sort_table(pa.Table.from_pylist(rows, schema=schema), key)
 
 
 def _spill(table: pa.Table, path: str) -> str:
