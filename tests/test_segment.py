@@ -9,6 +9,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
+from transforms.cleaning.chars import normalize_line
 from transforms.examples.config import ExamplesConfig
 from transforms.segment import (
     SegmentConfig,
@@ -16,7 +17,6 @@ from transforms.segment import (
     Sentence,
     cut_long,
     document_sentences,
-    normalize_line,
     pack_segments,
     segment_document,
     sentence_boundaries,
