@@ -7,8 +7,8 @@ Arrow tables (the writer's packed batches) or as Python dicts; they are held as 
 the buffer is sorted and written to an Arrow IPC file under a local temporary directory (worker
 scratch disk, never an input or output path) in record batches of ~1 MB, and the runs are merged with
 a heap that holds one batch per run. Sorting never turns whole rows into Python objects: only the key
-column is, and whole rows only where keys tie. Whether a shard spills depends only on its rows, not
-on their order, and the merged order equals the in-memory order.
+column is, and whole rows only where keys tie. Whether a shard spills can depend on how its rows were
+batched (Arrow bytes count per table), never what it writes: the merged order equals the in-memory order.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def row_bytes(row: dict) -> int:
     return size
 
 
-def _sort_order(keys: list, row_at) -> list[int]:
+def sort_order(keys: list, row_at) -> list[int]:
     """Indices ordering rows by key, rows that tie on the key by the canonical JSON of `row_at(i)`."""
     order = sorted(range(len(keys)), key=keys.__getitem__)
     i = 0
@@ -67,7 +67,7 @@ def sort_table(table: pa.Table, key: str) -> pa.Table:
     """`table` ordered by (key, canonical JSON of the row), as one contiguous chunk per column.
 
     Only the key column becomes Python objects (and the rows whose keys tie)."""
-    order = _sort_order(table.column(key).to_pylist(), lambda k: table.slice(k, 1).to_pylist()[0])
+    order = sort_order(table.column(key).to_pylist(), lambda k: table.slice(k, 1).to_pylist()[0])
     return table.take(pa.array(order, type=pa.int64())).combine_chunks()
 
 

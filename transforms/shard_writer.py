@@ -32,7 +32,7 @@ from apache_beam.transforms.window import GlobalWindows
 from schemas.hashing import stable_hash
 from schemas.tables import SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY, TableSpec
 from transforms.atomic_files import AtomicFile, write_atomically  # noqa: F401 - write_atomically re-exported
-from transforms.external_sort import SPILL_BYTES, SortedRows, canonical, row_bytes
+from transforms.external_sort import SPILL_BYTES, SortedRows, row_bytes, sort_order
 
 #: Parquet writer settings shared by the streaming writer and `table_bytes` (same settings, same bytes).
 PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True}
@@ -55,16 +55,8 @@ def shard_name(index: int, num_shards: int) -> str:
 
 def sort_rows(rows: Iterable[dict], key: str) -> list[dict]:
     """Rows ordered by key; rows that share a key are ordered by their canonical JSON (total order)."""
-    ordered = sorted(rows, key=lambda r: r[key])
-    i = 0
-    while i < len(ordered):
-        j = i + 1
-        while j < len(ordered) and ordered[j][key] == ordered[i][key]:
-            j += 1
-        if j - i > 1:
-            ordered[i:j] = sorted(ordered[i:j], key=canonical)
-        i = j
-    return ordered
+    rows = list(rows)
+    return [rows[i] for i in sort_order([r[key] for r in rows], rows.__getitem__)]
 
 
 def table_schema(spec: TableSpec) -> pa.Schema:

@@ -18,7 +18,7 @@ import unicodedata
 import numpy as np
 
 from schemas.hashing import stable_hex
-from transforms.cleaning.chars import han_count, keep_chars, normalized_lines
+from transforms.cleaning.chars import code_points, han_count, keep_chars, normalized_lines
 
 __all__ = ["make_converter", "nfkc", "exact_text", "exact_hash", "key_text", "han_count"]
 
@@ -46,9 +46,9 @@ _WIDE = dict(_WIDE_FORMS)
 
 
 def _wide_forms_in(text: str) -> list[str]:
-    """The characters of _WIDE_FORMS that occur in `text`: one vectorized pass over its UTF-16 code units
-    (astral characters are surrogate pairs, outside these ranges), not one str scan per form."""
-    units = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
+    """The characters of _WIDE_FORMS that occur in `text`: one vectorized pass over its code points,
+    not one str scan per form."""
+    units = code_points(text)
     wide = units[((units >= 0xFF00) & (units <= 0xFFEF)) | (units == 0x3000) | (units == 0x2026)]
     return [c for c in map(chr, np.unique(wide).tolist()) if c in _WIDE]
 
