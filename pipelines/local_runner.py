@@ -6,13 +6,15 @@ runner's buffer before the next stage reads it. The transient memory of a stage 
 its data, so the process grew with the corpus. :class:`BoundedBundleFnApiRunner` cuts a stage's
 input into parts of about `max_bundle_bytes` encoded bytes (a grouped input: groups of keys holding
 about `max_bundle_values` values) and runs them one after another, so only one part's copies are in
-flight; after each stage it hands freed heap pages back to the OS (glibc's `malloc_trim`).
+flight; after each stage it hands freed heap pages back to the OS (glibc's `malloc_trim`). What waits
+between stages moves to a temporary file past a few MB (:mod:`pipelines.spill_buffers`), so the
+process no longer holds the corpus text while later stages run.
 
 Bundling is the runner's choice in Beam's model, so outputs cannot depend on it: every stage of the
 build is written to give the same bytes whatever the bundles (a test builds under tiny bundles and
 compares every byte with the default). Stateful stages and stages with timers keep one bundle (Beam
 itself never splits a stateful stage, and a timer must fire in the bundle that set it). Only the
-in-process mode is changed; the worker-process modes run as Beam ships them.
+in-process mode's bundles are changed; the worker-process modes bundle as Beam ships them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from apache_beam.metrics import monitoring_infos
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.portability.fn_api_runner import execution
 from apache_beam.runners.portability.fn_api_runner.fn_runner import BundleManager, FnApiRunner
+
+from pipelines.spill_buffers import DEFAULT_SPILL_BYTES, SpillingBuffers, held_bytes
 
 #: Encoded input bytes per bundle: small next to a local machine's memory, large enough that a stage
 #: runs as few bundles (each costs a round of bundle setup and finish).
@@ -38,7 +42,7 @@ MAX_PARTS = 512
 def buffer_parts(buffer, max_bytes: int, max_values: int) -> int:
     """How many bundles `buffer` (a runner input buffer) should be cut into: 1 when it is small."""
     if isinstance(buffer, execution.ListBuffer):
-        return min(MAX_PARTS, max(1, math.ceil(sum(len(chunk) for chunk in buffer._inputs) / max_bytes)))  # noqa: SLF001
+        return min(MAX_PARTS, max(1, math.ceil(held_bytes(buffer._inputs) / max_bytes)))  # noqa: SLF001
     if isinstance(buffer, execution.GroupingBuffer):
         table = buffer._table  # noqa: SLF001 - Beam exposes no size; the keys are what a part splits
         values = sum(len(v) for v in table.values())
@@ -82,15 +86,21 @@ def _merge(a, b):
 
 
 class BoundedBundleFnApiRunner(FnApiRunner):
-    """FnApiRunner whose in-process stages run as bounded bundles; other modes are Beam's own."""
+    """FnApiRunner whose in-process stages run as bounded bundles and whose buffers between stages
+    spill to a temporary file past `spill_bytes` (:mod:`pipelines.spill_buffers`, in every mode)."""
 
-    def __init__(self, max_bundle_bytes: int | None = None, max_bundle_values: int | None = None, **kwargs):
+    def __init__(self, max_bundle_bytes: int | None = None, max_bundle_values: int | None = None,
+                 spill_bytes: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self._max_bundle_bytes = max_bundle_bytes or DEFAULT_MAX_BUNDLE_BYTES
         self._max_bundle_values = max_bundle_values or DEFAULT_MAX_BUNDLE_VALUES
+        self._spill_bytes = spill_bytes or DEFAULT_SPILL_BYTES
         self._trim = _libc_trim()
 
     def _execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input):
+        if not isinstance(runner_execution_context.pcoll_buffers, SpillingBuffers):  # this run's own map
+            runner_execution_context.pcoll_buffers = SpillingBuffers(runner_execution_context.pcoll_buffers,
+                                                                     self._spill_bytes)
         result = super()._execute_bundle(runner_execution_context, bundle_context_manager, bundle_input)
         if self._trim is not None:
             self._trim(0)
