@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 
 #: Default bytes of rows a writer holds before it spills a sorted run.
-SPILL_BYTES = 64 << 20
+SPILL_BYTES = 16 << 20
 #: Target bytes of one record batch in a spilled run (the merge holds one batch per run).
 RUN_BATCH_BYTES = 1 << 20
 #: Most runs merged at once; more runs are first merged into larger runs, FAN_IN at a time.
