@@ -12,6 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas import manifest as mf
 from transforms.config_base import ConfigError
+from transforms.shard_writer import STAGING_PREFIX
 
 #: Top-level entries a build (and `longlm report`) writes under its output directory.
 BUILD_ENTRIES = ("documents", "rejects", "filtered", "duplicates", "signatures", "vocab", "examples", "report",
@@ -43,6 +44,12 @@ def _top(rel: str) -> str:
     return rel.split("/", 1)[0]
 
 
+def _is_build_entry(top: str) -> bool:
+    """A top-level entry a build writes: one of BUILD_ENTRIES, or a writer's staging directory (left by a
+    build that died before its writers finished)."""
+    return top in BUILD_ENTRIES or top.startswith(STAGING_PREFIX)
+
+
 def prepare_output(output: str, overwrite: bool) -> list[str]:
     """Make `output` ready for a build; returns the relative paths it deleted. Raises ConfigError.
 
@@ -55,7 +62,7 @@ def prepare_output(output: str, overwrite: bool) -> list[str]:
     if not overwrite:
         what = "holds a build (manifest.json)" if mf.MANIFEST_NAME in existing else f"is not empty ({len(existing)} files)"
         raise ConfigError("--output", f"'{output}' {what}; pass --overwrite to replace it")
-    foreign = sorted({_top(rel) for rel in existing if _top(rel) not in BUILD_ENTRIES})
+    foreign = sorted({_top(rel) for rel in existing if not _is_build_entry(_top(rel))})
     if foreign:
         raise ConfigError("--output", f"'{output}' holds entries no build writes ({', '.join(foreign[:5])}); "
                           "refusing to delete them with --overwrite: move them or choose another directory")
@@ -63,7 +70,8 @@ def prepare_output(output: str, overwrite: bool) -> list[str]:
     root = output.rstrip("/")
     for start in range(0, len(ordered), 1000):
         FileSystems.delete([FileSystems.join(root, rel) for rel in ordered[start:start + 1000]])
-    for entry in BUILD_ENTRIES:  # empty directories left on file systems that have them
+    staged = sorted({_top(rel) for rel in existing if _top(rel).startswith(STAGING_PREFIX)})
+    for entry in (*BUILD_ENTRIES, *staged):  # empty directories left on file systems that have them
         path = FileSystems.join(root, entry)
         if FileSystems.exists(path) and not list_files(path):
             FileSystems.delete([path])

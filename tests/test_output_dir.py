@@ -43,11 +43,14 @@ def test_rebuild_over_a_build_that_died_before_its_manifest_leaves_no_stale_shar
     assert sum("-of-00006" in rel for rel in _tree(out)) == 18  # documents + examples/train + examples/validation
     (out / "manifest.json").unlink()  # as if the build had died before writing it
     (out / "documents" / "part-00001-of-00006.parquet.tmp-0123abcd").write_bytes(b"partial")  # a killed attempt
+    (out / "_staging-documents").mkdir()  # a writer's staged batch, left by the death
+    (out / "_staging-documents" / "00001-0123abcd.arrow").write_bytes(b"batch")
 
     assert _build(raw, out, "[output]\ndocuments_shards = 2\nexamples_shards = 2\n") == 2  # not empty: refused
     assert _build(raw, out, "[output]\ndocuments_shards = 2\nexamples_shards = 2\n", "--overwrite") == 0
     tree = _tree(out)
     assert [rel for rel in tree if "-of-00006" in rel or ".tmp-" in rel] == []
+    assert not (out / "_staging-documents").exists()
     assert sum("-of-00002" in rel for rel in tree) == 6
     report = verify(str(out))
     assert report.ok, report.problems

@@ -1,10 +1,12 @@
 import io
 import random
+from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 
 from schemas.tables import REJECTS, SCHEMA_VERSION, SCHEMA_VERSION_KEY
+from transforms import shard_writer
 from transforms.ingest import make_reject
 from transforms.shard_writer import WriteTable, shard_of, sort_rows
 
@@ -39,10 +41,30 @@ def _write(tmp_path, data, shards):
 
 def test_every_shard_is_written_even_empty_and_no_temp_files_remain(tmp_path):
     files = _write(tmp_path, rows(3), 6)
+    assert [p.name for p in tmp_path.iterdir()] == ["rejects"]  # the staging directory is gone
     assert sorted(files) == [f"part-{i:05d}-of-00006.parquet" for i in range(6)]
     tables = [pq.read_table(io.BytesIO(b)) for b in files.values()]
     assert sum(t.num_rows for t in tables) == 3
     assert all(t.schema.metadata[SCHEMA_VERSION_KEY] == SCHEMA_VERSION.encode() for t in tables)
+
+
+def test_the_writer_shuffle_carries_paths_of_staged_batches_not_their_bytes(tmp_path, monkeypatch):
+    seen, original = [], shard_writer._WriteShard.process
+
+    def recording(self, element):
+        index, staged = element
+        staged = list(staged)
+        seen.append((index, [(p, Path(p).is_file()) for p in staged if p is not None]))
+        return original(self, (index, staged))
+
+    monkeypatch.setattr(shard_writer._WriteShard, "process", recording)
+    files = _write(tmp_path, rows(40), 3)
+    assert sorted(index for index, _ in seen) == [0, 1, 2]
+    staged = [entry for _, paths in seen for entry in paths]
+    assert staged and all(isinstance(p, str) and exists for p, exists in staged)
+    assert all(Path(p).parent.name == "_staging-rejects" for p, _ in staged)
+    assert not (tmp_path / "_staging-rejects").exists()  # deleted once every shard was written
+    assert sum(pq.read_table(io.BytesIO(b)).num_rows for b in files.values()) == 40
 
 
 def test_same_rows_in_any_order_give_identical_bytes(tmp_path):

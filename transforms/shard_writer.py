@@ -10,6 +10,11 @@ scratch when a shard is large, `transforms.external_sort`) and streamed row grou
 `pyarrow.parquet.ParquetWriter` on a `FileSystems.create` handle, hashed as the bytes stream. Files are
 written under a unique temporary name per attempt and finalized idempotently (`transforms.atomic_files`).
 
+Shuffle: what goes through the writer's GroupByKey is the path of each packed batch, not its bytes.
+The batches are staged as content-named files under `<output>/_staging-<table dir>/` and the staging
+directory is deleted once every shard of the table is written, so no runner ever materializes a
+shard's data as one group (the local runner and Spark do), whatever the shard size.
+
 Counting: each shard writer counts the rows it received and the rows it wrote (Beam counters
 `longlm.write/<dir>.rows_received|rows_written`), and `WriteTable` counts the rows it was given per
 shard on a separate path; every file record carries that `expected_rows`, so the manifest step can
@@ -18,6 +23,7 @@ name any table and shard that came up short.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tempfile
 from typing import Iterable
@@ -25,6 +31,7 @@ from typing import Iterable
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
@@ -42,6 +49,8 @@ PACK_BYTES = 8 << 20
 PACK_BUNDLE_BYTES = 32 << 20
 #: Compression of the packed batches' Arrow buffers (zstd: smaller than lz4 on CJK text and token ids, no slower).
 PACK_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+#: Name prefix of the top-level output entry where a table's packed batches wait for their writers.
+STAGING_PREFIX = "_staging-"
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -96,15 +105,47 @@ def unpack_rows(packed: Iterable[bytes | None]) -> Iterable[dict]:
             yield from batch.to_pylist()
 
 
-class _PackRows(beam.DoFn):
-    """row dicts -> (shard, packed batch) pairs: what the writer's shuffle carries is compact Arrow
-    bytes, never Python rows (a runner that materializes a group in memory holds the bytes, far smaller
-    than the dicts and int lists: bench/README.md, "Scale"). Batches close at `PACK_BYTES` per shard, all pending
-    batches at `PACK_BUNDLE_BYTES` per bundle, the rest at the end of the bundle. Which rows share a
-    batch depends on bundling; the files do not (the writer sorts every shard's rows)."""
+def staging_dir(output_root: str, subdir: str) -> str:
+    """Where the packed batches of the table written to `output_root/subdir` are staged."""
+    return FileSystems.join(output_root.rstrip("/"), STAGING_PREFIX + subdir.strip("/").replace("/", "-"))
 
-    def __init__(self, spec: TableSpec, num_shards: int):
-        self._spec, self._n = spec, num_shards
+
+def stage_batch(directory: str, shard: int, blob: bytes) -> str:
+    """Write packed batch `blob` of `shard` under `directory`, named by its content (an attempt run
+    twice writes the same file); returns its path."""
+    path = FileSystems.join(directory, f"{shard:05d}-{hashlib.blake2b(blob, digest_size=16).hexdigest()}.arrow")
+    write_atomically(path, blob)
+    return path
+
+
+def read_staged(paths: Iterable[str | None]) -> Iterable[bytes]:
+    """The staged batches at `paths`, one file at a time (None entries skipped)."""
+    for path in paths:
+        if path is not None:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                yield f.read()
+
+
+def drop_staging(records: list[dict], directory: str) -> list[dict]:
+    """Delete staging `directory` (its table's shards are all written: `records` are their file
+    records, passed through); a retry finds it gone. Files first, then the directory itself where
+    the file system has directories (an object store has only the files)."""
+    staged = [m.path for m in FileSystems.match([FileSystems.join(directory, "*")])[0].metadata_list]
+    for start in range(0, len(staged), 1000):
+        FileSystems.delete(staged[start:start + 1000])
+    if FileSystems.exists(directory):
+        FileSystems.delete([directory])
+    return records
+
+
+class _PackRows(beam.DoFn):
+    """row dicts -> (shard, path of a staged packed batch): the writer's shuffle carries paths, and
+    the batches are compact Arrow bytes, never Python rows. Batches close at `PACK_BYTES` per shard,
+    all pending batches at `PACK_BUNDLE_BYTES` per bundle, the rest at the end of the bundle. Which
+    rows share a batch depends on bundling; the files do not (the writer sorts every shard's rows)."""
+
+    def __init__(self, spec: TableSpec, num_shards: int, staging: str):
+        self._spec, self._n, self._staging = spec, num_shards, staging
 
     def setup(self):
         self._schema = table_schema(self._spec)
@@ -117,7 +158,7 @@ class _PackRows(beam.DoFn):
     def _take(self, shard: int):
         rows = self._pending.pop(shard)
         self._total -= self._sizes.pop(shard)
-        return shard, pack_rows(rows, self._schema)
+        return shard, stage_batch(self._staging, shard, pack_rows(rows, self._schema))
 
     def process(self, row):
         shard, size = shard_of(row[self._spec.key], self._n), row_bytes(row)
@@ -171,10 +212,11 @@ class _WriteShard(beam.DoFn):
         self._written = Metrics.counter(METRICS_NAMESPACE, f"{label}.rows_written")
 
     def process(self, element):
-        index, rows = element
+        index, staged = element
         path = FileSystems.join(self._dir, shard_name(index, self._n))
         relative = path[len(self._root):].lstrip("/")
-        info = write_shard(unpack_tables(rows), self._spec, path, self._row_group_size, self._spill)
+        batches = read_staged(sorted(p for p in staged if p is not None))
+        info = write_shard(unpack_tables(batches), self._spec, path, self._row_group_size, self._spill)
         self._received.inc(info["received"])
         self._written.inc(info["rows"])
         if info["rows"] != info["received"]:  # a writer bug, not bad data: fail the attempt loudly
@@ -218,11 +260,12 @@ class WriteTable(beam.PTransform):
         self._spec, self._root, self._n = spec, output_root.rstrip("/"), num_shards
         self._subdir = (subdir or spec.name).strip("/")
         self._dir = FileSystems.join(self._root, self._subdir)
+        self._staging = staging_dir(self._root, self._subdir)
         self._row_group_size, self._spill = row_group_size, spill_bytes
 
     def expand(self, rows):
         key, n = self._spec.key, self._n
-        keyed = rows | "PackByShard" >> beam.ParDo(_PackRows(self._spec, n))
+        keyed = rows | "PackByShard" >> beam.ParDo(_PackRows(self._spec, n, self._staging))
         every_shard = rows.pipeline | "AllShards" >> beam.Create([(i, None) for i in range(n)])
         written = (
             (keyed, every_shard)
@@ -241,4 +284,6 @@ class WriteTable(beam.PTransform):
             {"written": written, "expected": expected}
             | "JoinCounts" >> beam.CoGroupByKey()
             | "CheckCounts" >> beam.FlatMap(check_shard, self._spec.name, self._subdir, n)
+            | "AllRecords" >> beam.combiners.ToList()  # one list of N records: the staging waits for all
+            | "DropStaging" >> beam.FlatMap(drop_staging, self._staging)
         )
