@@ -13,19 +13,21 @@ process no longer holds the corpus text while later stages run.
 Bundling is the runner's choice in Beam's model, so outputs cannot depend on it: every stage of the
 build is written to give the same bytes whatever the bundles (a test builds under tiny bundles and
 compares every byte with the default). Stateful stages and stages with timers keep one bundle (Beam
-itself never splits a stateful stage, and a timer must fire in the bundle that set it). Only the
-in-process mode's bundles are changed; the worker-process modes bundle as Beam ships them.
+itself never splits a stateful stage, and a timer must fire in the bundle that set it). The
+worker-process modes (`--direct_running_mode=multi_processing`) get the same bounded bundles, as many
+in flight as there are workers (:class:`BoundedParallelBundleManager`).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 from apache_beam.metrics import monitoring_infos
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.portability.fn_api_runner import execution
-from apache_beam.runners.portability.fn_api_runner.fn_runner import BundleManager, FnApiRunner
+from apache_beam.runners.portability.fn_api_runner.fn_runner import BundleManager, FnApiRunner, ParallelBundleManager
 
 from pipelines.spill_buffers import DEFAULT_SPILL_BYTES, SpillingBuffers, held_bytes
 
@@ -51,12 +53,14 @@ def buffer_parts(buffer, max_bytes: int, max_values: int) -> int:
 
 
 class BoundedBundleManager(BundleManager):
-    """Runs one stage's input as several sequential bundles of bounded size (module docstring)."""
+    """Runs one stage's input as several sequential bundles of bounded size (module docstring);
+    `on_part` gets each bundle's InstructionResponse as it finishes (progress while a stage runs)."""
 
     def __init__(self, bundle_context_manager, progress_frequency, cache_token_generator, *,
-                 max_bundle_bytes: int, max_bundle_values: int):
+                 max_bundle_bytes: int, max_bundle_values: int, on_part=None):
         super().__init__(bundle_context_manager, progress_frequency, cache_token_generator=cache_token_generator)
         self._max_bytes, self._max_values = max_bundle_bytes, max_bundle_values
+        self._on_part = on_part or (lambda result: None)
 
     def process_bundle(self, inputs, expected_outputs, fired_timers, expected_output_timers, dry_run=False):
         parts = max((buffer_parts(b, self._max_bytes, self._max_values) for b in inputs.values()), default=1)
@@ -70,8 +74,45 @@ class BoundedBundleManager(BundleManager):
             result, split = BundleManager(self.bundle_context_manager, self._progress_frequency,
                                           cache_token_generator=self._cache_token_generator).process_bundle(
                 part, expected_outputs, {}, expected_output_timers, dry_run)
+            self._on_part(result)
             splits += split
             merged = result if merged is None else _merge(merged, result)
+        return merged, splits
+
+
+class BoundedParallelBundleManager(BoundedBundleManager):
+    """The worker-process modes' counterpart of :class:`BoundedBundleManager`: one stage's input as
+    bounded bundles, `num_workers` of them in flight at once. Beam's ParallelBundleManager sends each
+    worker a whole 1/num_workers of the stage's input, which sits in the runner's outgoing data channel
+    and in the worker's incoming one at once, so both processes grew with the corpus."""
+
+    def __init__(self, bundle_context_manager, progress_frequency, cache_token_generator, **bounds):
+        super().__init__(bundle_context_manager, progress_frequency, cache_token_generator, **bounds)
+        self._num_workers = bundle_context_manager.num_workers
+
+    def process_bundle(self, inputs, expected_outputs, fired_timers, expected_output_timers, dry_run=False):
+        if fired_timers or expected_output_timers:  # timers run on one worker, as Beam does it
+            return ParallelBundleManager(self.bundle_context_manager, self._progress_frequency,
+                                         cache_token_generator=self._cache_token_generator).process_bundle(
+                inputs, expected_outputs, fired_timers, expected_output_timers, dry_run)
+        parts = max([self._num_workers] + [buffer_parts(b, self._max_bytes, self._max_values) for b in inputs.values()])
+        split_inputs = {name: buffer.partition(parts) for name, buffer in inputs.items()}
+        count = max((len(pieces) for pieces in split_inputs.values()), default=1)
+        part_maps = [{name: pieces[ix] if ix < len(pieces) else [] for name, pieces in split_inputs.items()}
+                     for ix in range(count)]
+
+        def execute(part):
+            done = BundleManager(self.bundle_context_manager, self._progress_frequency,
+                                 cache_token_generator=self._cache_token_generator).process_bundle(
+                part, expected_outputs, {}, expected_output_timers, dry_run)
+            self._on_part(done[0])
+            return done
+
+        merged, splits = None, []
+        with ThreadPoolExecutor(max_workers=self._num_workers) as executor:
+            for result, split in executor.map(execute, part_maps):
+                splits += split
+                merged = result if merged is None else _merge(merged, result)
         return merged, splits
 
 
@@ -86,8 +127,8 @@ def _merge(a, b):
 
 
 class BoundedBundleFnApiRunner(FnApiRunner):
-    """FnApiRunner whose in-process stages run as bounded bundles and whose buffers between stages
-    spill to a temporary file past `spill_bytes` (:mod:`pipelines.spill_buffers`, in every mode)."""
+    """FnApiRunner whose stages run as bounded bundles and whose buffers between stages spill to a
+    temporary file past `spill_bytes` (:mod:`pipelines.spill_buffers`), in every mode."""
 
     def __init__(self, max_bundle_bytes: int | None = None, max_bundle_values: int | None = None,
                  spill_bytes: int | None = None, **kwargs):
@@ -107,12 +148,17 @@ class BoundedBundleFnApiRunner(FnApiRunner):
         return result
 
     def _get_bundle_manager(self, bundle_context_manager):
-        if bundle_context_manager.num_workers != 1 or bundle_context_manager.stage.is_stateful():
+        if bundle_context_manager.stage.is_stateful():
             return super()._get_bundle_manager(bundle_context_manager)
-        return BoundedBundleManager(
+        manager = BoundedBundleManager if bundle_context_manager.num_workers == 1 else BoundedParallelBundleManager
+        return manager(
             bundle_context_manager, self._progress_frequency,
             cache_token_generator=FnApiRunner.get_cache_token_generator(static=False),
-            max_bundle_bytes=self._max_bundle_bytes, max_bundle_values=self._max_bundle_values)
+            max_bundle_bytes=self._max_bundle_bytes, max_bundle_values=self._max_bundle_values,
+            on_part=self._part_finished)
+
+    def _part_finished(self, result) -> None:
+        """Called with each bounded bundle's InstructionResponse as it finishes (a hook for progress)."""
 
 
 def _libc_trim():

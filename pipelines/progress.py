@@ -82,6 +82,19 @@ class ProgressTracker:
         self._lock = threading.Lock()
         self._snap = Snapshot()
         self._done: set[str] = set()
+        self._partial: dict[str, int] = {}  # counters of the running stage's finished bounded bundles
+
+    @staticmethod
+    def _add(into: dict, infos) -> None:
+        for mi in infos:
+            if mi.urn == monitoring_infos.USER_COUNTER_URN:
+                key = f"{mi.labels[monitoring_infos.NAMESPACE_LABEL]}.{mi.labels[monitoring_infos.NAME_LABEL]}"
+                into[key] = into.get(key, 0) + int(monitoring_infos.extract_counter_value(mi))
+
+    def part_finished(self, infos) -> None:
+        """One bounded bundle of the running stage finished: its counters show until the stage ends."""
+        with self._lock:
+            self._add(self._partial, infos)
 
     def stage_started(self, label: str, total: int) -> None:
         with self._lock:
@@ -90,24 +103,25 @@ class ProgressTracker:
             self._snap.stages_total = total
 
     def bundle_finished(self, name: str, infos) -> None:
+        """Stage `name` finished with the counters `infos` (all its bundles): they replace the partials."""
         with self._lock:
-            for mi in infos:
-                if mi.urn != monitoring_infos.USER_COUNTER_URN:
-                    continue
-                key = f"{mi.labels[monitoring_infos.NAMESPACE_LABEL]}.{mi.labels[monitoring_infos.NAME_LABEL]}"
-                value = monitoring_infos.extract_counter_value(mi)
-                self._snap.counters[key] = self._snap.counters.get(key, 0) + int(value)
+            self._partial = {}
+            self._add(self._snap.counters, infos)
             self._done.add(name)
             self._snap.stages_done = len(self._done)
 
     def snapshot(self) -> Snapshot:
         with self._lock:
             s = self._snap
-            return Snapshot(dict(s.counters), s.stage, s.stage_started, s.stages_done, s.stages_total)
+            counters = dict(s.counters)
+            for key, value in self._partial.items():
+                counters[key] = counters.get(key, 0) + value
+            return Snapshot(counters, s.stage, s.stage_started, s.stages_done, s.stages_total)
 
 
 class ProgressFnApiRunner(BoundedBundleFnApiRunner):
-    """The embedded runner (:mod:`pipelines.local_runner`) that also feeds a :class:`ProgressTracker` after every bundle."""
+    """The embedded runner (:mod:`pipelines.local_runner`) that also feeds a :class:`ProgressTracker` after every
+    bounded bundle (a stage's counters grow while it runs) and every stage."""
 
     def __init__(self, tracker: ProgressTracker, **kwargs):
         super().__init__(**kwargs)
@@ -120,6 +134,9 @@ class ProgressFnApiRunner(BoundedBundleFnApiRunner):
         result = super()._execute_bundle(runner_execution_context, bundle_context_manager, bundle_input)
         self.tracker.bundle_finished(stage.name, result.process_bundle.monitoring_infos)
         return result
+
+    def _part_finished(self, result) -> None:
+        self.tracker.part_finished(result.process_bundle.monitoring_infos)
 
 
 def result_snapshot(result) -> Snapshot:
