@@ -1,11 +1,11 @@
 """Memory of a local build: estimated from the input size before it starts, measured after it ends.
 
-The local runners (FnApiRunner in-process or with worker processes) hold every PCollection that
-crosses a stage boundary in the launching process, so their peak grows with the input (the embedded
-runner's bounded bundles keep only each stage's transient copies bounded). The coefficients below are
-fitted on the scale bench and a 1 GB build (bench/README.md, "Scale", in-process): peak RSS of the
-whole process tree ~ BASE_MB + PER_INPUT_MB x input MB. Cluster runners are not estimated:
-their memory is per worker and set by the shard counts (README, "Knobs that matter at 100+ GB").
+The local runner spills what crosses a stage boundary to temporary files (:mod:`pipelines.spill_buffers`)
+and runs each stage as bounded bundles, and the shard writers stage their batches as files, so the
+peak grows only slowly with the input. The coefficients below are fitted on the scale bench and a
+1 GB build (bench/README.md, "Scale", in-process): peak RSS of the whole process tree ~ BASE_MB +
+PER_INPUT_MB x input MB. Cluster runners are not estimated: their memory is per worker and set by
+the shard counts (README, "Knobs that matter at 100+ GB").
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import resource
 import sys
 
 #: Fitted on the scale bench (see module doc), rounded up.
-BASE_MB = 1000.0
-PER_INPUT_MB = 3.5
+BASE_MB = 1100.0
+PER_INPUT_MB = 0.25
 #: Warn when the estimate exceeds this share of the machine's memory.
 WARN_SHARE = 0.8
 
