@@ -15,7 +15,7 @@ build is written to give the same bytes whatever the bundles (a test builds unde
 compares every byte with the default). Stateful stages and stages with timers keep one bundle (Beam
 itself never splits a stateful stage, and a timer must fire in the bundle that set it). The
 worker-process modes (`--direct_running_mode=multi_processing`) get the same bounded bundles, as many
-in flight as there are workers (:class:`BoundedParallelBundleManager`).
+in flight as there are workers.
 """
 
 from __future__ import annotations
@@ -53,53 +53,30 @@ def buffer_parts(buffer, max_bytes: int, max_values: int) -> int:
 
 
 class BoundedBundleManager(BundleManager):
-    """Runs one stage's input as several sequential bundles of bounded size (module docstring);
-    `on_part` gets each bundle's InstructionResponse as it finishes (progress while a stage runs)."""
+    """Runs one stage's input as bundles of bounded size (module docstring): one after another
+    in-process, `num_workers` in flight in the worker-process modes (Beam's ParallelBundleManager
+    sends each worker a whole 1/num_workers of the input, held in the runner's outgoing and the
+    worker's incoming data channel at once). `on_part` gets each bundle's InstructionResponse as it
+    finishes (progress while a stage runs)."""
 
     def __init__(self, bundle_context_manager, progress_frequency, cache_token_generator, *,
                  max_bundle_bytes: int, max_bundle_values: int, on_part=None):
         super().__init__(bundle_context_manager, progress_frequency, cache_token_generator=cache_token_generator)
         self._max_bytes, self._max_values = max_bundle_bytes, max_bundle_values
+        self._workers = bundle_context_manager.num_workers
         self._on_part = on_part or (lambda result: None)
 
     def process_bundle(self, inputs, expected_outputs, fired_timers, expected_output_timers, dry_run=False):
-        parts = max((buffer_parts(b, self._max_bytes, self._max_values) for b in inputs.values()), default=1)
-        if parts == 1 or fired_timers or expected_output_timers:
-            return super().process_bundle(inputs, expected_outputs, fired_timers, expected_output_timers, dry_run)
-        split_inputs = {name: buffer.partition(parts) for name, buffer in inputs.items()}
-        merged, splits = None, []
-        # A grouped buffer partitioned before keeps its first partition: count the pieces actually returned.
-        for ix in range(max(len(pieces) for pieces in split_inputs.values())):
-            part = {name: pieces[ix] if ix < len(pieces) else [] for name, pieces in split_inputs.items()}
-            result, split = BundleManager(self.bundle_context_manager, self._progress_frequency,
-                                          cache_token_generator=self._cache_token_generator).process_bundle(
-                part, expected_outputs, {}, expected_output_timers, dry_run)
-            self._on_part(result)
-            splits += split
-            merged = result if merged is None else _merge(merged, result)
-        return merged, splits
-
-
-class BoundedParallelBundleManager(BoundedBundleManager):
-    """The worker-process modes' counterpart of :class:`BoundedBundleManager`: one stage's input as
-    bounded bundles, `num_workers` of them in flight at once. Beam's ParallelBundleManager sends each
-    worker a whole 1/num_workers of the stage's input, which sits in the runner's outgoing data channel
-    and in the worker's incoming one at once, so both processes grew with the corpus."""
-
-    def __init__(self, bundle_context_manager, progress_frequency, cache_token_generator, **bounds):
-        super().__init__(bundle_context_manager, progress_frequency, cache_token_generator, **bounds)
-        self._num_workers = bundle_context_manager.num_workers
-
-    def process_bundle(self, inputs, expected_outputs, fired_timers, expected_output_timers, dry_run=False):
-        if fired_timers or expected_output_timers:  # timers run on one worker, as Beam does it
-            return ParallelBundleManager(self.bundle_context_manager, self._progress_frequency,
-                                         cache_token_generator=self._cache_token_generator).process_bundle(
+        parts = max([self._workers] + [buffer_parts(b, self._max_bytes, self._max_values) for b in inputs.values()])
+        if parts == 1 or fired_timers or expected_output_timers:  # timers: as Beam runs them
+            plain = BundleManager if self._workers == 1 else ParallelBundleManager
+            return plain(self.bundle_context_manager, self._progress_frequency,
+                         cache_token_generator=self._cache_token_generator).process_bundle(
                 inputs, expected_outputs, fired_timers, expected_output_timers, dry_run)
-        parts = max([self._num_workers] + [buffer_parts(b, self._max_bytes, self._max_values) for b in inputs.values()])
         split_inputs = {name: buffer.partition(parts) for name, buffer in inputs.items()}
-        count = max((len(pieces) for pieces in split_inputs.values()), default=1)
+        # A grouped buffer partitioned before keeps its first partition: count the pieces actually returned.
         part_maps = [{name: pieces[ix] if ix < len(pieces) else [] for name, pieces in split_inputs.items()}
-                     for ix in range(count)]
+                     for ix in range(max(len(pieces) for pieces in split_inputs.values()))]
 
         def execute(part):
             done = BundleManager(self.bundle_context_manager, self._progress_frequency,
@@ -109,8 +86,8 @@ class BoundedParallelBundleManager(BoundedBundleManager):
             return done
 
         merged, splits = None, []
-        with ThreadPoolExecutor(max_workers=self._num_workers) as executor:
-            for result, split in executor.map(execute, part_maps):
+        with ThreadPoolExecutor(max_workers=self._workers) as executor:
+            for result, split in (map(execute, part_maps) if self._workers == 1 else executor.map(execute, part_maps)):
                 splits += split
                 merged = result if merged is None else _merge(merged, result)
         return merged, splits
@@ -150,8 +127,7 @@ class BoundedBundleFnApiRunner(FnApiRunner):
     def _get_bundle_manager(self, bundle_context_manager):
         if bundle_context_manager.stage.is_stateful():
             return super()._get_bundle_manager(bundle_context_manager)
-        manager = BoundedBundleManager if bundle_context_manager.num_workers == 1 else BoundedParallelBundleManager
-        return manager(
+        return BoundedBundleManager(
             bundle_context_manager, self._progress_frequency,
             cache_token_generator=FnApiRunner.get_cache_token_generator(static=False),
             max_bundle_bytes=self._max_bundle_bytes, max_bundle_values=self._max_bundle_values,

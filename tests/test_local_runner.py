@@ -55,7 +55,7 @@ def test_small_bundles_give_the_same_groups_as_one_bundle():
 
 
 def test_worker_modes_also_cut_a_stage_into_bounded_bundles():
-    # multi_threading takes the same path as multi_processing (two workers, BoundedParallelBundleManager)
+    # multi_threading takes the same path as multi_processing (two workers, bounded bundles two at a time)
     # without worker processes that could not import this module; test_build_e2e builds with processes.
     flags = ("--direct_running_mode=multi_threading", "--direct_num_workers=2")
     one = _bundles(FnApiRunner(), *flags)  # Beam's parallel manager: one bundle per worker and stage
