@@ -54,7 +54,7 @@ def test_the_writer_shuffle_carries_paths_of_staged_batches_not_their_bytes(tmp_
     def recording(self, element):
         index, staged = element
         staged = list(staged)
-        seen.append((index, [(p, Path(p).is_file()) for p in staged if p is not None]))
+        seen.append((index, [(ref[0], Path(ref[0]).is_file()) for ref in staged if ref is not None]))
         return original(self, (index, staged))
 
     monkeypatch.setattr(shard_writer._WriteShard, "process", recording)
@@ -63,8 +63,20 @@ def test_the_writer_shuffle_carries_paths_of_staged_batches_not_their_bytes(tmp_
     staged = [entry for _, paths in seen for entry in paths]
     assert staged and all(isinstance(p, str) and exists for p, exists in staged)
     assert all(Path(p).parent.name == "_staging-rejects" for p, _ in staged)
+    assert len({p for p, _ in staged}) < len(staged)  # a bundle's batches for several shards share one file
     assert not (tmp_path / "_staging-rejects").exists()  # deleted once every shard was written
     assert sum(pq.read_table(io.BytesIO(b)).num_rows for b in files.values()) == 40
+
+
+def test_staged_batches_share_a_content_named_file_and_read_back_by_reference(tmp_path):
+    batches = [(2, b"first batch"), (0, b"second"), (2, b"third, longer batch")]
+    refs = shard_writer.stage_batches(str(tmp_path), batches)
+    assert [shard for shard, _ in refs] == [2, 0, 2]
+    assert len({ref[0] for _, ref in refs}) == 1 and len(list(tmp_path.iterdir())) == 1
+    assert list(shard_writer.read_staged([ref for _, ref in refs] + [None])) == [blob for _, blob in batches]
+    assert shard_writer.stage_batches(str(tmp_path), batches) == refs  # a rerun writes the same file
+    other = shard_writer.stage_batches(str(tmp_path), batches[:1])
+    assert other[0][1][0] != refs[0][1][0] and len(list(tmp_path.iterdir())) == 2
 
 
 def test_same_rows_in_any_order_give_identical_bytes(tmp_path):

@@ -42,9 +42,9 @@ def _drop_one_row_of_shard(monkeypatch, victim: int):
         if index == victim:  # unpack the first staged batch, drop one row, stage the rest again
             at = next(i for i, b in enumerate(staged) if b is not None)
             rows = list(shard_writer.unpack_rows(shard_writer.read_staged([staged[at]])))[1:]
-            directory = staged[at].rsplit("/", 1)[0]
-            staged[at] = shard_writer.stage_batch(
-                directory, index, shard_writer.pack_rows(rows, shard_writer.table_schema(self._spec))) if rows else None
+            directory = staged[at][0].rsplit("/", 1)[0]
+            blob = shard_writer.pack_rows(rows, shard_writer.table_schema(self._spec))
+            staged[at] = shard_writer.stage_batches(directory, [(index, blob)])[0][1] if rows else None
         return original(self, (index, staged))
 
     monkeypatch.setattr(shard_writer._WriteShard, "process", lossy)

@@ -10,8 +10,9 @@ scratch when a shard is large, `transforms.external_sort`) and streamed row grou
 `pyarrow.parquet.ParquetWriter` on a `FileSystems.create` handle, hashed as the bytes stream. Files are
 written under a unique temporary name per attempt and finalized idempotently (`transforms.atomic_files`).
 
-Shuffle: what goes through the writer's GroupByKey is the path of each packed batch, not its bytes.
-The batches are staged as content-named files under `<output>/_staging-<table dir>/` and the staging
+Shuffle: what goes through the writer's GroupByKey is a (path, offset, length) reference to each
+packed batch, not its bytes. The batches are staged as content-named files (one per flush of a
+bundle's pending batches) under `<output>/_staging-<table dir>/` and the staging
 directory is deleted once every shard of the table is written, so no runner ever materializes a
 shard's data as one group (the local runner and Spark do), whatever the shard size.
 
@@ -110,20 +111,29 @@ def staging_dir(output_root: str, subdir: str) -> str:
     return FileSystems.join(output_root.rstrip("/"), STAGING_PREFIX + subdir.strip("/").replace("/", "-"))
 
 
-def stage_batch(directory: str, shard: int, blob: bytes) -> str:
-    """Write packed batch `blob` of `shard` under `directory`, named by its content (an attempt run
-    twice writes the same file); returns its path."""
-    path = FileSystems.join(directory, f"{shard:05d}-{hashlib.blake2b(blob, digest_size=16).hexdigest()}.arrow")
-    write_atomically(path, blob)
-    return path
+def stage_batches(directory: str, batches: list[tuple[int, bytes]]) -> list[tuple[int, tuple[str, int, int]]]:
+    """Write packed `batches` ((shard, blob) pairs) as one file under `directory`, named by its content
+    (an attempt run twice writes the same file); returns (shard, (path, offset, length)) per batch.
+    One file per flush, not per shard: at hundreds of shards a file per batch would be ~100 KB objects
+    by the million on an object store."""
+    data = b"".join(blob for _, blob in batches)
+    path = FileSystems.join(directory, f"{hashlib.blake2b(data, digest_size=16).hexdigest()}.arrow")
+    write_atomically(path, data)
+    refs, offset = [], 0
+    for shard, blob in batches:
+        refs.append((shard, (path, offset, len(blob))))
+        offset += len(blob)
+    return refs
 
 
-def read_staged(paths: Iterable[str | None]) -> Iterable[bytes]:
-    """The staged batches at `paths`, one file at a time (None entries skipped)."""
-    for path in paths:
-        if path is not None:
+def read_staged(refs: Iterable[tuple[str, int, int] | None]) -> Iterable[bytes]:
+    """The staged batches at `refs` ((path, offset, length); None entries skipped), one at a time."""
+    for ref in refs:
+        if ref is not None:
+            path, offset, length = ref
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                yield f.read()
+                f.seek(offset)
+                yield f.read(length)
 
 
 def drop_staging(records: list[dict], directory: str) -> list[dict]:
@@ -139,10 +149,11 @@ def drop_staging(records: list[dict], directory: str) -> list[dict]:
 
 
 class _PackRows(beam.DoFn):
-    """row dicts -> (shard, path of a staged packed batch): the writer's shuffle carries paths, and
-    the batches are compact Arrow bytes, never Python rows. Batches close at `PACK_BYTES` per shard,
-    all pending batches at `PACK_BUNDLE_BYTES` per bundle, the rest at the end of the bundle. Which
-    rows share a batch depends on bundling; the files do not (the writer sorts every shard's rows)."""
+    """row dicts -> (shard, (path, offset, length) of a staged packed batch): the writer's shuffle
+    carries these references, and the batches are compact Arrow bytes, never Python rows. A batch
+    closes at `PACK_BYTES` per shard (staged alone), all pending batches at `PACK_BUNDLE_BYTES` per
+    bundle and at the end of the bundle (staged together in one file). Which rows share a batch
+    depends on bundling; the files do not (the writer sorts every shard's rows)."""
 
     def __init__(self, spec: TableSpec, num_shards: int, staging: str):
         self._spec, self._n, self._staging = spec, num_shards, staging
@@ -155,10 +166,13 @@ class _PackRows(beam.DoFn):
         self._sizes: dict[int, int] = {}
         self._total = 0
 
-    def _take(self, shard: int):
-        rows = self._pending.pop(shard)
-        self._total -= self._sizes.pop(shard)
-        return shard, stage_batch(self._staging, shard, pack_rows(rows, self._schema))
+    def _take(self, shards: list[int]) -> list[tuple[int, tuple[str, int, int]]]:
+        """Pack the pending rows of `shards` and stage them as one file."""
+        batches = []
+        for shard in shards:
+            self._total -= self._sizes.pop(shard)
+            batches.append((shard, pack_rows(self._pending.pop(shard), self._schema)))
+        return stage_batches(self._staging, batches)
 
     def process(self, row):
         shard, size = shard_of(row[self._spec.key], self._n), row_bytes(row)
@@ -166,14 +180,14 @@ class _PackRows(beam.DoFn):
         self._sizes[shard] = self._sizes.get(shard, 0) + size
         self._total += size
         if self._sizes[shard] >= PACK_BYTES:
-            yield self._take(shard)
+            yield from self._take([shard])
         elif self._total >= PACK_BUNDLE_BYTES:
-            for pending in sorted(self._pending):
-                yield self._take(pending)
+            yield from self._take(sorted(self._pending))
 
     def finish_bundle(self):
-        for shard in sorted(self._pending):
-            yield GlobalWindows.windowed_value(self._take(shard))
+        if self._pending:
+            for ref in self._take(sorted(self._pending)):
+                yield GlobalWindows.windowed_value(ref)
 
 
 def write_shard(rows: Iterable[dict | pa.Table | None], spec: TableSpec, path: str, row_group_size: int,
