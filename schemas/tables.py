@@ -153,7 +153,29 @@ SIGNATURES = TableSpec(
     ),
 )
 
-TABLES = {spec.name: spec for spec in (DOCUMENTS, REJECTS, FILTERED, DUPLICATES, EXAMPLES, SIGNATURES)}
+DECONTAMINATED = TableSpec(
+    name="decontaminated",
+    key="doc_id",
+    schema=pa.schema(
+        [
+            # One row per stretch of a document removed because it holds evaluation text (`longlm build
+            # --decontaminate`); offsets are into the text the stage received (cleaned, deduplicated).
+            pa.field("doc_id", pa.string(), nullable=False),
+            pa.field("source", pa.string()),
+            pa.field("locator", pa.string()),
+            pa.field("char_start", pa.int64()),  # text[char_start:char_end] was removed
+            pa.field("char_end", pa.int64()),
+            pa.field("chars_removed", pa.int64()),  # char_end - char_start
+            pa.field("eval_file", pa.string()),  # evaluation file of the attributed item (relative name)
+            pa.field("item_index", pa.int64()),  # 0-based index of the item in that file (line number - 1)
+            pa.field("matched_ngrams", pa.int64()),  # hits of the item's n-grams inside the stretch
+            pa.field("items_matched", pa.int32()),  # items whose matches the stretch holds (the attributed one included)
+            pa.field("doc_filtered", pa.bool_()),  # the document was left too short: filtered/ reason "contaminated"
+        ]
+    ),
+)
+
+TABLES = {spec.name: spec for spec in (DOCUMENTS, REJECTS, FILTERED, DUPLICATES, EXAMPLES, SIGNATURES, DECONTAMINATED)}
 
 
 def empty_row(spec: TableSpec) -> dict:

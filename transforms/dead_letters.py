@@ -21,7 +21,7 @@ from transforms.stats import stat
 #: Tagged output of every guarded DoFn.
 DEAD_LETTERS = "dead_letters"
 #: Stages in pipeline order: when one document fails in several, the earliest is reported.
-STAGE_ORDER = ("ingest", "clean", "segment", "examples")
+STAGE_ORDER = ("ingest", "clean", "decontaminate", "segment", "examples")
 
 
 def dead_letter(stage: str, element, error: BaseException) -> dict:

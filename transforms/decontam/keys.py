@@ -1,0 +1,100 @@
+"""Key characters and their n-gram hashes: the text decontamination compares, and where it came from.
+
+The key text is dedupe's (:func:`transforms.dedupe.keytext.key_text`: NFKC, OpenCC t2s, lower case,
+letters/digits/Han only), so ASCII vs full-width punctuation, hard wraps, spacing and traditional vs
+simplified script never hide an overlap. For a document the key characters also carry the *unit*
+(paragraph, or sentence of a long paragraph) they came from, so a match maps back to whole units of
+the original text. N-grams are hashed to 64 bits (a collision in a few million n-grams has odds
+~1e-7). The OpenCC converter is built by the caller once (a DoFn's setup).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+import numpy as np
+
+from transforms.cleaning.chars import code_point_table, code_points
+from transforms.dedupe.keytext import KEY_CHARS, key_text, nfkc
+
+_MUL1 = np.uint64(0x9E3779B97F4A7C15)
+_MUL2 = np.uint64(0x100000001B3)
+_SHIFT = np.uint64(29)
+#: Sentence ends at which a paragraph longer than max_unit_chars is cut into units.
+_SENTENCE_END = re.compile(r"[。！？!?…；;]+[”’」』）)]*")
+
+
+def ngram_hashes(key: np.ndarray, n: int) -> np.ndarray:
+    """uint64 hash of every n-gram of the code points `key` (position order); empty when len(key) < n."""
+    m = key.size - n + 1
+    if m <= 0:
+        return np.empty(0, dtype=np.uint64)
+    cps = key.astype(np.uint64)
+    h = cps[:m] * _MUL1
+    for k in range(1, n):
+        h ^= cps[k:k + m]
+        h *= _MUL2
+    h ^= h >> _SHIFT
+    return h
+
+
+class ItemKey(NamedTuple):
+    """What the index keeps of an evaluation item: its sorted distinct n-gram hashes, its key characters
+    (segments of at least n only), and the first and last `edge` key characters (to finish a match whose
+    first or last short line lost its n-grams to an edit)."""
+
+    hashes: np.ndarray
+    chars: int
+    head: str
+    tail: str
+
+
+def item_key(parts, converter, n: int, edge: int) -> ItemKey:
+    """The :class:`ItemKey` of an item's segments; no n-gram spans two segments, and segments shorter than n
+    (outline phrases, titles) add nothing."""
+    keys = [key_text(part, converter) for part in parts]
+    keys = [k for k in keys if len(k) >= n]
+    if not keys:
+        return ItemKey(np.empty(0, dtype=np.uint64), 0, "", "")
+    hashes = np.unique(np.concatenate([ngram_hashes(code_points(k), n) for k in keys]))
+    return ItemKey(hashes, sum(map(len, keys)), keys[0][:edge], keys[-1][-edge:])
+
+
+def units(text: str, max_unit_chars: int) -> list[tuple[int, int, int]]:
+    """(start, end, stop) of the units of `text`, in order, covering it: each line is a unit, a line longer
+    than `max_unit_chars` is cut after sentence ends into several. text[start:end] is the unit without its
+    line break; text[start:stop] is what removing it removes (its line break included)."""
+    out: list[tuple[int, int, int]] = []
+    pos = 0
+    for line in text.split("\n"):
+        end = pos + len(line)
+        stop = min(end + 1, len(text))
+        if len(line) <= max_unit_chars:
+            out.append((pos, end, stop))
+        else:
+            cuts = [m.end() for m in _SENTENCE_END.finditer(line)]
+            starts = [0] + [c for c in cuts if 0 < c < len(line)]
+            bounds = starts + [len(line)]
+            for a, b in zip(bounds, bounds[1:]):
+                out.append((pos + a, pos + b, pos + b if b < len(line) else stop))
+        pos = end + 1
+    return out
+
+
+def unit_keys(text: str, spans: list[tuple[int, int, int]], converter) -> tuple[np.ndarray, np.ndarray]:
+    """(key code points, unit index of each) for `text` cut into `spans` (from :func:`units`).
+
+    One OpenCC pass over the whole text with a line break between units (the key never keeps line
+    breaks); should the converted text not keep one line per unit, each unit is converted on its own."""
+    joined = "\n".join(text[s:e] for s, e, _ in spans)
+    converted = converter.convert(nfkc(joined)).lower()
+    cps = code_points(converted)
+    breaks = cps == 10
+    if int(np.count_nonzero(breaks)) != len(spans) - 1:
+        keys = [code_points(key_text(text[s:e], converter)) for s, e, _ in spans]
+        unit = np.repeat(np.arange(len(spans), dtype=np.int64), [k.size for k in keys])
+        return (np.concatenate(keys) if keys else np.empty(0, np.uint32)), unit
+    unit = np.cumsum(breaks, dtype=np.int64)
+    keep = code_point_table(KEY_CHARS)[cps]
+    return cps[keep], unit[keep]
