@@ -15,7 +15,8 @@ from schemas.tables import DECONTAMINATED, FILTERED
 from tests.decontam_texts import ascii_punctuation, hard_wrap, plant, prose
 from transforms.decontam.config import DecontaminateConfig
 from transforms.decontam.digest import eval_files_record, eval_set_digest
-from transforms.decontam.stage import CONTAMINATED, DecontaminateDocuments
+from transforms.decontam.rows import CONTAMINATED
+from transforms.decontam.stage import DecontaminateDocuments
 from transforms.documents import with_text
 from transforms.ingest import InputFile
 
@@ -130,3 +131,17 @@ def test_eval_set_digest_follows_contents_not_location(setup, tmp_path):
     assert eval_set_digest(eval_files_record(copies)) == eval_set_digest(record)
     (tmp_path / "outgen_test.jsonl").write_text("{}\n", encoding="utf-8")
     assert eval_set_digest(eval_files_record(copies)) != eval_set_digest(record)
+
+
+def test_the_audit_in_one_process_finds_what_the_stage_removed(setup, result):
+    from transforms.decontam.evalset import read_eval_set
+    from transforms.decontam.rows import audit
+    from transforms.dedupe.keytext import make_converter
+
+    files, docs, _ = setup
+    conv = make_converter()
+    index, counts = read_eval_set(files, DecontaminateConfig(), conv)
+    assert counts == {"outgen/test.jsonl": {"items": 2, "used": 2, "too_short": 0},
+                      "plotcom/test.source": {"items": 3, "used": 2, "too_short": 1}}
+    rows = sorted(audit(docs, index, DecontaminateConfig(), conv), key=lambda r: (r["doc_id"], r["char_start"]))
+    assert rows == sorted(result["decontaminated"], key=lambda r: (r["doc_id"], r["char_start"]))

@@ -24,7 +24,7 @@ class DecontaminateConfig(StageConfig):
         [], "Globs of evaluation files (.source/.target/.txt one item per line, .json, .jsonl, .parquet); empty = the "
         "stage does not run. `longlm build --decontaminate GLOB` adds to it"
     )
-    ngram: int = knob(13, "Characters per n-gram of the key text (NFKC, simplified, lower case, letters/digits/Han only)")
+    ngram: int = knob(10, "Characters per n-gram of the key text (NFKC, simplified, lower case, letters/digits/Han only)")
     min_item_ngrams: int = knob(
         24, "An evaluation item with fewer distinct n-grams than this is too short to match on its own (outlines, "
         "keyword lists, titles, single sentences) and is skipped (counted)"

@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from schemas.tables import DECONTAMINATED, FILTERED, make_row
 from transforms.cleaning.chars import nonspace_count
 from transforms.dead_letters import DEAD_LETTERS, guarded
 from transforms.decontam.config import DecontaminateConfig
+from transforms.decontam.evalset import item_entries
 from transforms.decontam.index import EvalIndex, build_index
-from transforms.decontam.keys import item_key
 from transforms.decontam.match import decontaminate
-from transforms.decontam.readers import read_items
+from transforms.decontam.rows import CONTAMINATED, contaminated_row, removal_rows
 from transforms.dedupe.keytext import make_converter
 from transforms.documents import with_text
 from transforms.result import StageResult
 from transforms.stats import STATS, stat
 
-#: Filter reason of a document that decontamination leaves too short.
-CONTAMINATED = "contaminated"
 DECONTAMINATED_TAG = "decontaminated"
 FILTERED_TAG = "filtered"
 
@@ -46,16 +43,14 @@ class _ItemSets(beam.DoFn):
         self.converter = make_converter()
 
     def process(self, eval_file):
-        cfg = self.cfg
-        for item in read_items(eval_file.path, eval_file.source, cfg):
+        for name, index, key in item_entries(eval_file, self.cfg, self.converter):
             yield stat("decontaminate.eval_items")
-            key = item_key(item.segments, self.converter, cfg.ngram, 2 * cfg.ngram)
-            if key.hashes.size < cfg.min_item_ngrams:
+            if key is None:
                 yield stat("decontaminate.eval_items_too_short")
                 continue
             yield stat("decontaminate.eval_items_used")
             yield stat("decontaminate.eval_ngrams", int(key.hashes.size))
-            yield (item.file, item.index, key)
+            yield (name, index, key)
 
 
 class BuildIndex(beam.CombineFn):
@@ -96,30 +91,6 @@ class ReadEvalIndex(beam.PTransform):
         out = files | "ItemSets" >> beam.ParDo(_ItemSets(self.cfg)).with_outputs(STATS, main="entries")
         index = out.entries | "BuildIndex" >> beam.CombineGlobally(BuildIndex(self.cfg.ngram, self.cfg.max_items))
         return index, out[STATS]
-
-
-def removal_rows(doc: dict, result, index: EvalIndex, filtered: bool) -> list[dict]:
-    """The DECONTAMINATED rows of one document's removals."""
-    rows = []
-    for r in result.removals:
-        eval_file, item_index = index.describe(r.item)
-        rows.append(make_row(
-            DECONTAMINATED, doc_id=doc["doc_id"], source=doc.get("source"), locator=doc.get("locator"),
-            char_start=r.start, char_end=r.stop, chars_removed=r.stop - r.start, eval_file=eval_file,
-            item_index=item_index, matched_ngrams=r.matched_ngrams, items_matched=r.items_matched,
-            doc_filtered=filtered,
-        ))
-    return rows
-
-
-def contaminated_row(doc: dict, remaining: int, threshold: int) -> dict:
-    """The FILTERED row of a document decontamination left with `remaining` non-space characters."""
-    raw_len = doc.get("raw_char_length")
-    return make_row(
-        FILTERED, doc_id=doc["doc_id"], source=doc.get("source"), locator=doc.get("locator"), title=doc.get("title"),
-        reason=CONTAMINATED, value=float(remaining), threshold=float(threshold), char_length=len(doc["text"]),
-        raw_char_length=int(raw_len) if raw_len is not None else len(doc["text"]),
-    )
 
 
 class _Decontaminate(beam.DoFn):
