@@ -6,6 +6,7 @@ import glob
 import json
 import random
 import tempfile
+from dataclasses import dataclass
 
 import apache_beam as beam
 import pytest
@@ -18,7 +19,14 @@ from transforms.decontam.digest import eval_files_record, eval_set_digest
 from transforms.decontam.rows import CONTAMINATED
 from transforms.decontam.stage import DecontaminateDocuments
 from transforms.documents import with_text
-from transforms.ingest import InputFile
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """What the stage reads of a matched eval file (pipelines' InputFile has the same two fields)."""
+
+    path: str
+    source: str
 
 
 def run_stage(docs, files, cfg, workers=1):
@@ -27,8 +35,10 @@ def run_stage(docs, files, cfg, workers=1):
     with tempfile.TemporaryDirectory() as out:
         with beam.Pipeline(runner="FnApiRunner", options=opts) as p:
             res = p | beam.Create(docs) | DecontaminateDocuments(cfg, files)
-            for name in ("kept", "decontaminated", "filtered", "stats", "dead_letters"):
-                (res[name] | f"J{name}" >> beam.Map(lambda x: json.dumps(x, ensure_ascii=False, sort_keys=True))
+            outputs = {"kept": res.main, "decontaminated": res.output("decontaminated"),
+                       "filtered": res.output("filtered"), "stats": res.stats, "dead_letters": res.dead_letters}
+            for name, pcoll in outputs.items():
+                (pcoll | f"J{name}" >> beam.Map(lambda x: json.dumps(x, ensure_ascii=False, sort_keys=True))
                  | f"W{name}" >> beam.io.WriteToText(f"{out}/{name}"))
         return {name: [json.loads(line) for line in sorted(
                     line for f in glob.glob(f"{out}/{name}*") for line in open(f, encoding="utf-8"))]
