@@ -168,3 +168,13 @@ def test_ngram_hashes_depend_on_order_and_length():
 def test_bad_config_names_the_key(field, value):
     with pytest.raises(ConfigError, match=f"decontaminate.{field}"):
         dataclasses.replace(DecontaminateConfig(), **{field: value}).validate()
+
+
+def test_a_story_glued_to_novel_lines_loses_only_its_own_sentences(world, conv):
+    """Cleaning may join the story's first line to the novel line before it (and its last to the one after):
+    the removal stops at sentence ends, so those novel sentences stay."""
+    _, novel, stories = world
+    story = next(s for s in stories if len(s) >= 3)
+    doc = "\n".join(novel[:20] + [novel[20] + story[0]] + story[1:-1] + [story[-1] + novel[21]] + novel[22:])
+    result = decontaminate(doc, index_of(["".join(story)], conv), CFG, conv)
+    assert result.text == "\n".join(novel[:20] + [novel[20] + novel[21]] + novel[22:])

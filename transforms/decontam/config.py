@@ -36,8 +36,8 @@ class DecontaminateConfig(StageConfig):
         0.5, "...and they are at least this share of the item's distinct n-grams"
     )
     unit_coverage: float = knob(
-        0.5, "A unit (a paragraph; a sentence of a paragraph longer than max_unit_chars) is part of the match when at "
-        "least this share of its key characters lies inside the matched n-grams"
+        0.5, "A unit (a sentence; a line without sentence ends) is part of the match when at least this share of its "
+        "key characters lies inside the matched n-grams"
     )
     gap_chars: int = knob(
         60, "Units between two matched ones are removed with them while their key characters add up to at most this "
@@ -57,7 +57,7 @@ class DecontaminateConfig(StageConfig):
         "stays)"
     )
     max_unit_chars: int = knob(
-        2000, "Paragraphs longer than this (a novel without line breaks) are cut at sentence ends into smaller units"
+        2000, "A sentence longer than this (text without punctuation) is cut into units of this length"
     )
     min_remaining_chars: int = knob(
         100, "A document left with fewer non-space characters than this is filtered with reason 'contaminated'"

@@ -3,7 +3,7 @@
 The key text is dedupe's (:func:`transforms.dedupe.keytext.key_text`: NFKC, OpenCC t2s, lower case,
 letters/digits/Han only), so ASCII vs full-width punctuation, hard wraps, spacing and traditional vs
 simplified script never hide an overlap. For a document the key characters also carry the *unit*
-(paragraph, or sentence of a long paragraph) they came from, so a match maps back to whole units of
+(a sentence, or a line without sentence ends) they came from, so a match maps back to whole units of
 the original text. N-grams are hashed to 64 bits (a collision in a few million n-grams has odds
 ~1e-7). The OpenCC converter is built by the caller once (a DoFn's setup).
 """
@@ -21,8 +21,9 @@ from transforms.dedupe.keytext import KEY_CHARS, key_text, nfkc
 _MUL1 = np.uint64(0x9E3779B97F4A7C15)
 _MUL2 = np.uint64(0x100000001B3)
 _SHIFT = np.uint64(29)
-#: Sentence ends at which a paragraph longer than max_unit_chars is cut into units.
-_SENTENCE_END = re.compile(r"[。！？!?…；;]+[”’」』）)]*")
+#: Sentence ends (with the closing quotes after them) after which a line is cut into units; an ASCII full
+#: stop only after a non-ASCII character (not in 3.5 or a URL).
+_SENTENCE_END = re.compile(r"(?:[。！？!?…；;]+|(?<=[^\x00-\x7f])\.+)[”’」』）)\"']*")
 
 
 def ngram_hashes(key: np.ndarray, n: int) -> np.ndarray:
@@ -62,22 +63,26 @@ def item_key(parts, converter, n: int, edge: int) -> ItemKey:
 
 
 def units(text: str, max_unit_chars: int) -> list[tuple[int, int, int]]:
-    """(start, end, stop) of the units of `text`, in order, covering it: each line is a unit, a line longer
-    than `max_unit_chars` is cut after sentence ends into several. text[start:end] is the unit without its
-    line break; text[start:stop] is what removing it removes (its line break included)."""
+    """(start, end, stop) of the units of `text`, in order, covering it: every line cut after its sentence ends
+    (a piece longer than `max_unit_chars`, text without punctuation, is cut every `max_unit_chars`; an empty
+    line is a unit). text[start:end] is the unit; text[start:stop] is what removing it removes: the line break
+    too when the unit ends its line."""
     out: list[tuple[int, int, int]] = []
     pos = 0
     for line in text.split("\n"):
         end = pos + len(line)
         stop = min(end + 1, len(text))
-        if len(line) <= max_unit_chars:
-            out.append((pos, end, stop))
-        else:
-            cuts = [m.end() for m in _SENTENCE_END.finditer(line)]
-            starts = [0] + [c for c in cuts if 0 < c < len(line)]
-            bounds = starts + [len(line)]
-            for a, b in zip(bounds, bounds[1:]):
-                out.append((pos + a, pos + b, pos + b if b < len(line) else stop))
+        cuts = [m.end() for m in _SENTENCE_END.finditer(line)]
+        bounds = [0]
+        for c in cuts + [len(line)]:
+            while c - bounds[-1] > max_unit_chars:
+                bounds.append(bounds[-1] + max_unit_chars)
+            if c > bounds[-1]:
+                bounds.append(c)
+        if len(bounds) == 1:
+            bounds.append(0)  # an empty line
+        for x, y in zip(bounds, bounds[1:]):
+            out.append((pos + x, pos + y, pos + y if y < len(line) else stop))
         pos = end + 1
     return out
 

@@ -1,4 +1,4 @@
-"""Which evaluation items a document contains, and which of its units (paragraphs, sentences) hold them.
+"""Which evaluation items a document contains, and which of its units (sentences) hold them.
 
 Rules (knobs in :class:`DecontaminateConfig`; the measurements behind the defaults in bench/README.md):
 
@@ -7,8 +7,8 @@ Rules (knobs in :class:`DecontaminateConfig`; the measurements behind the defaul
    of the item's key characters (an edited character costs ~1 character, not n n-grams; a phrase
    repeated all over a novel counts once). Items with fewer than ``min_item_ngrams`` n-grams never reach
    the index, so outlines, titles and idioms cannot match.
-2. For a matching item, a key character is *covered* when a hit n-gram of that item contains it; a
-   unit is *matched* when at least ``unit_coverage`` of its key characters are covered, or some are and
+2. Units are sentences (a line without sentence ends is one; an empty line is one). For a matching
+   item, a key character is *covered* when a hit n-gram of that item contains it; a unit is *matched* when at least ``unit_coverage`` of its key characters are covered, or some are and
    at most n are not (the short first or last paragraph of a story with an edited character in it).
 3. Matched units join into a stretch across units holding at most ``gap_chars`` key characters; a
    stretch is removed when it holds at least ``min_region_ngrams`` hits of the item and at least
@@ -28,9 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transforms.cleaning.chars import code_points
 from transforms.decontam.config import DecontaminateConfig
 from transforms.decontam.index import EvalIndex
 from transforms.decontam.keys import ngram_hashes, unit_keys, units
+from transforms.dedupe.keytext import key_text
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def _near_substring(text: str, within: str) -> bool:
 
 
 def _with_edges(a: int, b: int, head: str, tail: str, key, starts, key_len) -> tuple[int, int]:
-    """Stretch [a, b] widened over the short units next to it whose key text (2+ characters) continues into
+    """Stretch [a, b] widened over the units next to it whose key text (2+ characters together) continues into
     the item's first / last key characters, give or take an edited character: a story's first or last line
     whose n-grams an edit broke."""
     n = key_len.size
@@ -126,10 +128,12 @@ def _with_edges(a: int, b: int, head: str, tail: str, key, starts, key_len) -> t
             u += step
             while 0 <= u < n and key_len[u] == 0:
                 u += step
-            if not (0 <= u < n) or key_len[u] < 2:
+            if not (0 <= u < n):
                 break
             k = _unit_key(u, key, starts)
             ext = k + ext if step < 0 else ext + k
+            if len(ext) < 2:
+                continue  # one character proves nothing: decided with the next unit
             if not _near_substring(ext, edge_text):
                 break
             last = u
@@ -180,13 +184,18 @@ def item_stretches(item: int, positions, items, key_unit, key_len, n_units: int,
 
 def decontaminate(text: str, index: EvalIndex, cfg: DecontaminateConfig, converter) -> Decontaminated:
     """`text` without the units that hold evaluation items (see the module docstring)."""
-    spans = units(text, cfg.max_unit_chars)
-    key, key_unit = unit_keys(text, spans, converter)
-    hashes = ngram_hashes(key, cfg.ngram)
+    hashes = ngram_hashes(code_points(key_text(text, converter)), cfg.ngram)
     positions, items = index.lookup(hashes)
     found = matching_items(positions, items, hashes, index, cfg)
     if found.size == 0:
         return Decontaminated(text, (), ())
+    # Only now, for the few documents that hold an item: the key again, unit by unit.
+    spans = units(text, cfg.max_unit_chars)
+    key, key_unit = unit_keys(text, spans, converter)
+    hashes = ngram_hashes(key, cfg.ngram)
+    positions, items = index.lookup(hashes)
+    keep = np.isin(items, found)
+    positions, items = positions[keep], items[keep]
     key_len = np.bincount(key_unit, minlength=len(spans))
     starts = np.concatenate(([0], np.cumsum(key_len)))
     claims = []  # (first unit, last unit, hits, item)
