@@ -8,8 +8,10 @@ Rules (knobs in :class:`DecontaminateConfig`; the measurements behind the defaul
    repeated all over a novel counts once). Items with fewer than ``min_item_ngrams`` n-grams never reach
    the index, so outlines, titles and idioms cannot match.
 2. Units are sentences (a line without sentence ends is one; an empty line is one). For a matching
-   item, a key character is *covered* when a hit n-gram of that item contains it; a unit is *matched* when at least ``unit_coverage`` of its key characters are covered, or some are and
-   at most n are not (the short first or last paragraph of a story with an edited character in it).
+   item, a key character is *covered* when a hit n-gram of that item contains it; a unit is *matched*
+   when at least ``unit_coverage`` of its key characters are covered, or some are and at most n are
+   not, or some are and its nearest non-empty neighbour is matched (a story's first or last sentence
+   with edited characters in it).
 3. Matched units join into a stretch across units holding at most ``gap_chars`` key characters; a
    stretch is removed when it holds at least ``min_region_ngrams`` hits of the item and at least
    ``min_region_share`` of its distinct n-gram count (a quoted sentence elsewhere stays); up to
@@ -164,6 +166,22 @@ def _with_margins(a: int, b: int, key_len: np.ndarray, cfg: DecontaminateConfig)
     return a, b
 
 
+def _grow(matched: np.ndarray, touched: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
+    """`matched` plus every touched unit (some key characters covered) whose nearest non-empty neighbour is
+    matched, repeatedly: a story's first or last sentence that edits left mostly uncovered."""
+    if not (touched & ~matched).any():
+        return matched
+    out = matched.copy()
+    units = np.flatnonzero(nonempty).tolist()
+    for order in (units, units[::-1]):
+        prev = False
+        for u in order:
+            if not out[u] and touched[u] and prev:
+                out[u] = True
+            prev = bool(out[u])
+    return out
+
+
 def item_stretches(item: int, positions, items, key_unit, key_len, n_units: int, cfg: DecontaminateConfig,
                    item_ngrams: int):
     """(first unit, last unit, hits) of the stretches item `item` removes (rules 2 and 3)."""
@@ -177,6 +195,7 @@ def item_stretches(item: int, positions, items, key_unit, key_len, n_units: int,
     uncovered = key_len - covered_per_unit
     matched = (key_len > 0) & ((covered_per_unit >= cfg.unit_coverage * key_len)
                                | ((covered_per_unit > 0) & (uncovered <= n)))
+    matched = _grow(matched, covered_per_unit > 0, key_len > 0)
     hits = np.bincount(key_unit[pos], minlength=n_units)
     need = max(cfg.min_region_ngrams, cfg.min_region_share * item_ngrams)
     return [(a, b, h) for a, b, h in _stretches(matched, key_len, hits, cfg) if h >= need]
