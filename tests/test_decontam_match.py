@@ -178,3 +178,11 @@ def test_a_story_glued_to_novel_lines_loses_only_its_own_sentences(world, conv):
     doc = "\n".join(novel[:20] + [novel[20] + story[0]] + story[1:-1] + [story[-1] + novel[21]] + novel[22:])
     result = decontaminate(doc, index_of(["".join(story)], conv), CFG, conv)
     assert result.text == "\n".join(novel[:20] + [novel[20] + novel[21]] + novel[22:])
+
+
+def test_the_document_key_is_dedupes_key_text(conv):
+    from transforms.decontam.keys import text_key
+    from transforms.dedupe.keytext import key_text
+
+    text = "Ｈｅｌｌｏ，世界！這是「繁體」文字 ABC def 123。\n第二行…… ① ㈠"
+    assert text_key(text, conv).tobytes().decode("utf-32-le") == key_text(text, conv)

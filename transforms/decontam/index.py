@@ -1,7 +1,7 @@
 """The evaluation side as one compact, picklable object: every (n-gram hash, item) pair in sorted numpy arrays.
 
-Memory is ~12 bytes per distinct n-gram of each item plus a bit table (1-4 bits per pair) that rejects
-most document n-grams before any binary search: an eval set of 100k stories of 300 characters is ~30M
+Memory is ~12 bytes per distinct n-gram of each item plus a bit table (64-128 bits per pair, at most 64
+MB, built on each worker) that rejects most document n-grams before any binary search: an eval set of 100k stories of 300 characters is ~30M
 pairs, ~0.4 GB. Item ordinals follow (file, index) order, so the index is the same whatever order its
 parts arrive in. Pure data + pure functions; the Beam side (a CombineFn) is in :mod:`.stage`.
 """
@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: Bits of the pre-filter table per (hash, item) pair: ~1.5% of absent n-grams pass to the binary search.
+_BITS_PER_PAIR = 64
+#: At most 2**29 bits (64 MB) of pre-filter, whatever the eval set's size.
+_MAX_BITS_LOG2 = 29
 _BIT_SHIFT = np.uint64(3)
 _BIT_MASK = np.uint64(7)
 
@@ -47,7 +51,7 @@ class EvalIndex:
 
     def _bit_table(self) -> tuple[np.ndarray, int]:
         if self._bits is None:
-            log2 = int(np.clip(np.ceil(np.log2(max(1, self.hashes.size) * 8)), 16, 32))
+            log2 = int(np.clip(np.ceil(np.log2(max(1, self.hashes.size) * _BITS_PER_PAIR)), 16, _MAX_BITS_LOG2))
             slots = (self.hashes >> np.uint64(64 - log2)).astype(np.uint64)
             bits = np.zeros(1 << max(0, log2 - 3), dtype=np.uint8)
             np.bitwise_or.at(bits, (slots >> _BIT_SHIFT).astype(np.int64),

@@ -62,6 +62,12 @@ def item_key(parts, converter, n: int, edge: int) -> ItemKey:
     return ItemKey(hashes, sum(map(len, keys)), keys[0][:edge], keys[-1][-edge:])
 
 
+def text_key(text: str, converter) -> np.ndarray:
+    """The code points of ``key_text(text, converter)``, without building the key string."""
+    cps = code_points(converter.convert(nfkc(text)).lower())
+    return cps[code_point_table(KEY_CHARS)[cps]]
+
+
 def units(text: str, max_unit_chars: int) -> list[tuple[int, int, int]]:
     """(start, end, stop) of the units of `text`, in order, covering it: every line cut after its sentence ends
     (a piece longer than `max_unit_chars`, text without punctuation, is cut every `max_unit_chars`; an empty

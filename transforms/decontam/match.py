@@ -30,11 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transforms.cleaning.chars import code_points
 from transforms.decontam.config import DecontaminateConfig
 from transforms.decontam.index import EvalIndex
-from transforms.decontam.keys import ngram_hashes, unit_keys, units
-from transforms.dedupe.keytext import key_text
+from transforms.decontam.keys import ngram_hashes, text_key, unit_keys, units
 
 
 @dataclass(frozen=True)
@@ -203,7 +201,7 @@ def item_stretches(item: int, positions, items, key_unit, key_len, n_units: int,
 
 def decontaminate(text: str, index: EvalIndex, cfg: DecontaminateConfig, converter) -> Decontaminated:
     """`text` without the units that hold evaluation items (see the module docstring)."""
-    hashes = ngram_hashes(code_points(key_text(text, converter)), cfg.ngram)
+    hashes = ngram_hashes(text_key(text, converter), cfg.ngram)
     positions, items = index.lookup(hashes)
     found = matching_items(positions, items, hashes, index, cfg)
     if found.size == 0:
