@@ -1,10 +1,10 @@
-"""Deciding new documents against a base version's signatures (transforms.dedupe.base), without Beam."""
+"""Deciding new documents against a base version's signatures (transforms.dedupe.increment), without Beam."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from transforms.dedupe.base import attach_to_base, base_member, copy_decision, decide_members, signature_row
+from transforms.dedupe.increment import attach_to_base, base_member, copy_decision, decide_members, signature_row
 from transforms.dedupe.minhash import sig_to_bytes
 from transforms.dedupe.stage import decide_cluster
 

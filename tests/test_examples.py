@@ -13,13 +13,12 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.tables import EXAMPLES
+from tests.reference import restore_infilling, spans_to_mask
 from transforms.examples.build import continuation_split, keep_length, segment_examples
 from transforms.examples.config import ExamplesConfig
 from transforms.examples.masking import (
     infilling_ids,
     poisson_spans,
-    restore_infilling,
-    spans_to_mask,
     t5_uniform_spans,
 )
 from transforms.examples.seeds import rng_for
@@ -28,7 +27,6 @@ from transforms.examples.transform import MakeExamples
 from transforms.examples.words import JiebaIndex, WordBoundaries, full_pass_boundaries, is_han, snap_spans
 from transforms.lengths import compute_input_and_target_lengths, corrupted_lengths
 from transforms.segment import SegmentConfig, segment_document
-from transforms.stats import STATS
 from transforms.vocab import VocabConfig, train_sentencepiece
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
@@ -344,10 +342,10 @@ def test_make_examples_transform_matches_pure_function(corpus):
     with beam.Pipeline(runner="FnApiRunner") as p:
         model_pc = p | "Model" >> beam.Create([model])
         ex = p | "Segments" >> beam.Create(sample) | MakeExamples(cfg, SEED, model=model_pc)
-        assert_that(ex.train | "KT" >> beam.Map(key), equal_to([key(r) for r in expected["train"]]), label="train")
-        assert_that(ex.validation | "KV" >> beam.Map(key), equal_to([key(r) for r in expected["validation"]]),
+        assert_that(ex.output("train") | "KT" >> beam.Map(key), equal_to([key(r) for r in expected["train"]]), label="train")
+        assert_that(ex.output("validation") | "KV" >> beam.Map(key), equal_to([key(r) for r in expected["validation"]]),
                     label="validation")
-        assert_that(ex[STATS] | beam.CombinePerKey(sum), equal_to(sorted(totals.items())), label="stats")
+        assert_that(ex.stats | beam.CombinePerKey(sum), equal_to(sorted(totals.items())), label="stats")
     assert set(expected["train"][0]) == set(EXAMPLES.schema.names)
 
 

@@ -115,7 +115,7 @@ def test_check_model_rejects_non_t5_layouts(segments, tmp_path):
 def _train_vocab(segments, cfg, seed, out):
     with beam.Pipeline(runner="FnApiRunner") as p:
         model = p | beam.Create(segments) | TrainVocab(cfg, seed, str(out))
-        model | beam.Map(lambda m: (Path(out) / "returned.model").write_bytes(m))
+        model.main | beam.Map(lambda m: (Path(out) / "returned.model").write_bytes(m))
 
 
 def test_train_vocab_transform_writes_files_and_reuses_a_model(segments, tmp_path):

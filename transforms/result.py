@@ -4,14 +4,12 @@ Every stage PTransform (ingest, clean, dedupe, split, segment, vocab, examples) 
 :class:`StageResult`, so the build walks a list of stages without knowing any stage's shape:
 
     r = docs | "Clean" >> CleanDocuments(cfg.clean, cfg.filter)
-    r.main            # what the next stage reads (also r.kept: the main output's own name)
+    r.main            # what the next stage reads; r.name is its own name ("kept", "segments")
     r.side            # {"filtered": FILTERED rows}: named side outputs (table rows, manifest records)
     r.stats           # (counter name, n) pairs, or None for a stage that counts nothing
     r.dead_letters    # one dict per element that raised (transforms.dead_letters), or None
     r.files           # file records of files the stage wrote itself (vocab/), or None
-
-``r.filtered``, ``r[STATS]`` and ``r[DEAD_LETTERS]`` read the same fields, and ``r | transform``
-applies the transform to the main output, so a stage's result chains like a PCollection.
+    r.output("filtered")  # an output by name: MAIN, the main output's own name, or a side output
 """
 
 from __future__ import annotations
@@ -19,10 +17,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
-from transforms.dead_letters import DEAD_LETTERS
-from transforms.stats import STATS
-
-#: Name under which a stage declares that its *main* output is written as a table (see pipelines.build).
+#: Name under which a stage declares that its *main* output is written as a table (see pipelines.build.stages).
 MAIN = "main"
 
 
@@ -51,26 +46,6 @@ class StageResult(NamedTuple):
     def pipeline(self):
         """The pipeline the stage was applied to."""
         return self.main.pipeline
-
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self.output(name)
-        except KeyError as e:
-            raise AttributeError(str(e)) from None
-
-    def __getitem__(self, key):
-        if not isinstance(key, str):
-            return tuple.__getitem__(self, key)
-        if key == STATS:
-            return self.stats
-        if key == DEAD_LETTERS:
-            return self.dead_letters
-        return self.output(key)
-
-    def __or__(self, transform):
-        return self.main | transform
 
 
 def main_of(value):
