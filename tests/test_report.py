@@ -376,7 +376,7 @@ def test_templates_are_package_data():
 
     root = Path(__file__).resolve().parents[1]
     patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    templates = sorted((root / "pipelines" / "report" / "templates").iterdir())
+    templates = sorted((root / "pipelines" / "corpus" / "report" / "templates").iterdir())
     assert templates and all(any(fnmatch(f"templates/{t.name}", p) for p in patterns["pipelines.corpus.report"])
                              for t in templates)
 
