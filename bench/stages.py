@@ -260,7 +260,7 @@ def pipe_build(names: tuple[str, ...], cfg, pcolls: dict, model: bytes | None = 
     run_stages(source, [s for s in STAGES if s.name in names], ctx)
     outputs = {}
     for result in ctx.results.values():
-        outputs.update({result.name: result.main, **result.side})
+        outputs.update({result.main_name: result.main, **result.side})
     return outputs
 
 

@@ -4,7 +4,7 @@ Every stage PTransform (ingest, clean, dedupe, split, segment, vocab, examples) 
 :class:`StageResult`, so the build walks a list of stages without knowing any stage's shape:
 
     r = docs | "Clean" >> CleanDocuments(cfg.clean, cfg.filter)
-    r.main            # what the next stage reads; r.name is its own name ("kept", "segments")
+    r.main            # what the next stage reads; r.main_name is its own name ("kept", "segments")
     r.side            # {"filtered": FILTERED rows}: named side outputs (table rows, manifest records)
     r.stats           # (counter name, n) pairs, or None for a stage that counts nothing
     r.dead_letters    # one dict per element that raised (transforms.dead_letters), or None
@@ -22,13 +22,13 @@ MAIN = "main"
 
 
 class StageResult(NamedTuple):
-    """What a stage returns; `name` is the main output's own name ("kept", "segments", ...).
+    """What a stage returns; `main_name` is the main output's own name ("kept", "segments", ...).
 
     A NamedTuple so that Beam registers every PCollection in it as an output of the stage's composite
     transform (tags "main", "side.<name>", "stats", ...)."""
 
     main: Any
-    name: str = MAIN
+    main_name: str = MAIN
     side: Mapping[str, Any] = MappingProxyType({})
     stats: Any = None
     dead_letters: Any = None
@@ -36,11 +36,11 @@ class StageResult(NamedTuple):
 
     def output(self, name: str):
         """The main output (`name` is MAIN or its own name) or the side output `name`; KeyError otherwise."""
-        if name in (MAIN, self.name):
+        if name in (MAIN, self.main_name):
             return self.main
         if name in self.side:
             return self.side[name]
-        raise KeyError(f"stage result has no output {name!r} (main {self.name!r}, side {sorted(self.side)})")
+        raise KeyError(f"stage result has no output {name!r} (main {self.main_name!r}, side {sorted(self.side)})")
 
     @property
     def pipeline(self):
