@@ -26,7 +26,7 @@ READ_COUNTER = "ingest.records"
 #: Config table holding content hashes and byte-changing versions (pipelines.build.fingerprints).
 FINGERPRINTS_KEY = "fingerprints"
 #: Config keys that name files whose *contents* the fingerprints hash: left out of the version id.
-PATH_KEYS = (("vocab", "model_path"), ("clean", "patterns_file"))
+PATH_KEYS = (("vocab", "model_path"), ("clean", "patterns_file"), ("decontaminate", "files"))
 
 
 def _hashed_config(config: dict[str, Any]) -> dict[str, Any]:

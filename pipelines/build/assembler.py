@@ -55,13 +55,14 @@ class Stage:
 
 @dataclass
 class Context:
-    """What a stage's `make` may use: the config, the output root, the base version's signature files, and
-    the results of the stages before it (by name)."""
+    """What a stage's `make` may use: the config, the output root, the base version's signature files, the
+    results of the stages before it (by name) and the evaluation files of `--decontaminate`."""
 
     cfg: object  # pipelines.build.config.BuildConfig
     output: str
     base_signatures: list[str] | None = None
     results: dict[str, StageResult] = field(default_factory=dict)
+    eval_files: list = field(default_factory=list)  # transforms.ingest.parse.InputFile
 
 
 def run_stages(first_input, stages, ctx: Context) -> dict[str, StageResult]:

@@ -89,12 +89,14 @@ def _stage_classes() -> dict[str, type]:
 
 def _optional_stages() -> list[type]:
     from transforms.cleaning.config import CleanConfig, FilterConfig
+    from transforms.decontam.config import DecontaminateConfig
     from transforms.dedupe.config import BoilerplateConfig, DedupeConfig
     from transforms.examples.config import ExamplesConfig
     from transforms.segment import SegmentConfig
     from transforms.vocab import VocabConfig
 
-    return [CleanConfig, FilterConfig, DedupeConfig, BoilerplateConfig, SegmentConfig, VocabConfig, ExamplesConfig]
+    return [CleanConfig, FilterConfig, DedupeConfig, BoilerplateConfig, DecontaminateConfig, SegmentConfig,
+            VocabConfig, ExamplesConfig]
 
 
 class BuildConfig:
@@ -111,9 +113,14 @@ class BuildConfig:
         return self.top.seed
 
     def to_dict(self) -> dict[str, Any]:
-        """Every key with its value (defaults filled in): the canonical form hashed into the version id."""
+        """Every key with its value (defaults filled in): the canonical form hashed into the version id.
+
+        A [decontaminate] table without files is left out: a build without an evaluation set records (and
+        hashes) the same config as before the stage existed, so its version id is unchanged."""
         out: dict[str, Any] = dataclasses.asdict(self.top)
         for name, stage in self.stages.items():
+            if name == "decontaminate" and not stage.enabled:  # type: ignore[attr-defined]
+                continue
             out[name] = dataclasses.asdict(stage)
         return out
 

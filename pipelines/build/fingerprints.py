@@ -2,7 +2,8 @@
 
 The version id (``schemas.manifest.version_id``) hashes the manifest's ``config``; the build adds a
 ``fingerprints`` table to it with the sha256 of the *contents* of the files the config points at
-(``--vocab``, ``clean.patterns_file`` or the packaged patterns) and the versions of what changes bytes
+(``--vocab``, ``clean.patterns_file`` or the packaged patterns, the evaluation files of ``--decontaminate``)
+and the versions of what changes bytes
 (Python's Unicode database, pyarrow, numpy, sentencepiece, OpenCC, jieba). The paths themselves are
 left out of the id, so the same vocabulary copied elsewhere gives the same id, and new bytes at the
 same path give a new one. :func:`version_drift` tells ``verify`` and a rebuild when the installed
@@ -19,6 +20,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.build import decontam
 from pipelines.build.config import BuildConfig
 from schemas import manifest as mf
 from transforms.config_base import ConfigError
@@ -54,8 +56,8 @@ def _is_remote(path: str) -> bool:
 
 
 def content_fingerprints(cfg: BuildConfig, dry_run: bool = False) -> dict[str, Any]:
-    """sha256 of the vocab file (None when the build trains one) and of the cleaning patterns, and
-    :func:`installed_versions`. Reads the files through Beam FileSystems; raises ConfigError. In a
+    """sha256 of the vocab file (None when the build trains one) and of the cleaning patterns,
+    :func:`installed_versions`, and with an evaluation set its files' sha256 and digest (``eval_set``). Reads the files through Beam FileSystems; raises ConfigError. In a
     dry run, files on remote file systems are not read (no credentials needed)."""
     from transforms.cleaning.patterns import read_pattern_text
 
@@ -65,12 +67,15 @@ def content_fingerprints(cfg: BuildConfig, dry_run: bool = False) -> dict[str, A
         return read(path, key)
 
     vocab, patterns = cfg.vocab.model_path, cfg.clean.patterns_file
-    return {
+    out = {
         "vocab_sha256": digest(vocab, "vocab.model_path", _sha256_of) if vocab else None,
         "patterns_sha256": digest(patterns or "", "clean.patterns_file",
                                   lambda p, _: hashlib.sha256(read_pattern_text(p or None).encode()).hexdigest()),
         "versions": installed_versions(),
     }
+    if cfg.decontaminate.enabled:  # only then: a build without an evaluation set keeps its version id
+        out[decontam.EVAL_SET_KEY] = decontam.eval_set_fingerprint(decontam.eval_files(cfg, dry_run), dry_run)
+    return out
 
 
 def manifest_config(cfg: BuildConfig, dry_run: bool = False) -> dict[str, Any]:

@@ -23,24 +23,25 @@ def glob_base(pattern: str) -> str:
     return literal[: cut + 1] if cut >= 0 else ""
 
 
-def match_inputs(patterns: list[str]) -> list[InputFile]:
+def match_inputs(patterns: list[str], key: str = "--input") -> list[InputFile]:
     """Every file matched by `patterns`, sorted and de-duplicated, each with its recorded source name.
 
     The source name is the path relative to the pattern's base directory, so a corpus built from
-    another directory or bucket records the same names; names two globs share become full paths. Raises ConfigError for a pattern that matches
+    another directory or bucket records the same names; names two globs share become full paths. Raises
+    ConfigError naming `key` (the flag or config key the patterns came from) for a pattern that matches
     nothing (a typo should stop the build before it starts, not produce an empty corpus).
     """
     if not patterns:
-        raise ConfigError("--input", "at least one input pattern is required")
+        raise ConfigError(key, "at least one input pattern is required")
     seen: dict[str, InputFile] = {}
     for pattern in patterns:
         try:
             results = FileSystems.match([pattern])[0].metadata_list
         except Exception as e:  # noqa: BLE001 - Beam raises BeamIOError and others
-            raise ConfigError("--input", f"cannot list '{pattern}': {e}") from e
+            raise ConfigError(key, f"cannot list '{pattern}': {e}") from e
         files = [m for m in results if not m.path.endswith("/")]
         if not files:
-            raise ConfigError("--input", f"'{pattern}' matched no files")
+            raise ConfigError(key, f"'{pattern}' matched no files")
         base = glob_base(pattern)
         for meta in files:
             path = meta.path

@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.build import fingerprints, increment
+from pipelines.build import decontam, fingerprints, increment
 from pipelines.build.config import BuildConfig, config_from_dict, input_bytes, load_config, resolve_output_shards
 from pipelines.build.inputs import resolve_inputs
 from pipelines.build.output_dir import prepare_output
@@ -41,6 +41,8 @@ class BuildRequest:
 
     `config_data` (a recorded config, used as is) replaces `config_path` and `vocab`;
     `recorded_patterns` are the input patterns written into the manifest (default: `inputs`).
+    `decontaminate`: evaluation-file globs added to ``decontaminate.files`` (with `base`: they replace the
+    base's, and must hold the same evaluation set).
     `beam_args` are the flags handed to Beam's PipelineOptions untouched."""
 
     inputs: list[str]
@@ -55,17 +57,23 @@ class BuildRequest:
     beam_args: list[str] = field(default_factory=list)
     config_data: dict | None = None
     recorded_patterns: list[str] | None = None
+    decontaminate: list[str] = field(default_factory=list)
 
 
 def resolve_config(req: BuildRequest) -> tuple[BuildConfig, list[str] | None]:
     """(config, the base version's signature files or None). Raises ConfigError."""
     if req.base:
-        return increment.resolve_base(req.base, req.config_data, req.config_path, req.vocab)
+        cfg, signatures = increment.resolve_base(req.base, req.config_data, req.config_path, req.vocab)
+        if req.decontaminate:  # the same evaluation set where it is now (checked against the base's digest)
+            cfg = cfg.replace("decontaminate", files=list(req.decontaminate))
+        return cfg, signatures
     if req.config_data is not None:
         cfg = config_from_dict(req.config_data)
     else:
         cfg = load_config(req.config_path, {"vocab": {"model_path": req.vocab}} if req.vocab else None)
     increment.check_not_increment(cfg)
+    if req.decontaminate:
+        cfg = cfg.replace("decontaminate", files=[*cfg.decontaminate.files, *req.decontaminate])
     return cfg, None
 
 
@@ -96,8 +104,14 @@ def run_build(req: BuildRequest) -> int:
         # Before beam.Pipeline(): Beam validates packaging options when the pipeline is made.
         plan = prepare_launch(options, dry_run=launch_only, paths=[*req.inputs, req.output, req.vocab])
         files = resolve_inputs(req.inputs, dry_run=launch_only)
+        eval_files = decontam.eval_files(cfg, dry_run=launch_only)
+        if eval_files and not (launch_only and any(FileSystems.get_scheme(f.path) not in (None, "file")
+                                                   for f in eval_files)):
+            decontam.check_eval_set(cfg.decontaminate, eval_files)
         cfg = resolve_output_shards(cfg, None if launch_only else req.inputs, [f.path for f in files])
         recorded_config = fingerprints.manifest_config(cfg, dry_run=launch_only)
+        if req.base:
+            decontam.check_increment(read_manifest(req.base.rstrip("/")), recorded_config)
         earlier = None if launch_only else read_manifest(req.output, missing_ok=True)
         if earlier is not None:
             fingerprints.warn_on_drift(earlier, f"rebuilding {req.output}")
@@ -118,7 +132,7 @@ def run_build(req: BuildRequest) -> int:
     watch = progress.Watch(options, enabled=not (req.quiet or launch_only), interval=req.progress_every)
     p = beam.Pipeline(runner=watch.runner, options=options)
     assemble(p, cfg, files, req.output, req.recorded_patterns or req.inputs,
-             manifest_config=recorded_config, base_signatures=base_files)
+             manifest_config=recorded_config, base_signatures=base_files, eval_files=eval_files)
     if req.dry_run:
         print("stages:\n" + "\n".join(stage_graph(p)))
         print("options:\n" + json.dumps(options.get_all_options(drop_default=True), indent=2, sort_keys=True, default=str))

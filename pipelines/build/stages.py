@@ -13,8 +13,9 @@ import apache_beam as beam
 from pipelines.build.assembler import MANIFEST_INPUTS, Context, Stage, Table, check_claimed, run_stages, write_tables
 from pipelines.build.config import BuildConfig, resolve_output_shards
 from pipelines.build.manifest_step import WriteManifest
-from schemas.tables import DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS, SIGNATURES
+from schemas.tables import DECONTAMINATED, DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS, SIGNATURES
 from transforms.cleaning.stage import CleanDocuments
+from transforms.decontam.stage import DecontaminateDocuments
 from transforms.dedupe.stage import DedupeDocuments
 from transforms.examples.transform import MakeExamples
 from transforms.ingest.parse import InputFile
@@ -25,7 +26,7 @@ from transforms.splits import AssignSplits
 from transforms.stats import SumStats
 from transforms.vocab import TrainVocab
 
-__all__ = ["STAGES", "Stage", "Table", "assemble"]
+__all__ = ["DECONTAMINATE", "STAGES", "Stage", "Table", "assemble", "stages_for"]
 
 _DOCS = ("documents_shards", "documents_row_group_size")
 _EXAMPLES = ("examples_shards", "examples_row_group_size")
@@ -46,18 +47,40 @@ STAGES = (
 )
 
 
+#: With an evaluation set (`--decontaminate`): after dedupe, before the documents are written and segmented, so
+#: documents/ and every example hold decontaminated text only. Left out of the graph without one.
+DECONTAMINATE = Stage("Decontaminate", lambda x: DecontaminateDocuments(x.cfg.decontaminate, x.eval_files),
+                      tables=(Table(DECONTAMINATED, "decontaminated"), Table(FILTERED, "filtered")))
+
+
+def stages_for(cfg: BuildConfig) -> tuple[Stage, ...]:
+    """:data:`STAGES`, with :data:`DECONTAMINATE` right after Dedupe when `cfg` has evaluation files."""
+    if not cfg.decontaminate.enabled:
+        return STAGES
+    at = next(i for i, s in enumerate(STAGES) if s.name == "Dedupe") + 1
+    return STAGES[:at] + (DECONTAMINATE,) + STAGES[at:]
+
+
 def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output: str, input_patterns: list[str],
-             manifest_config: dict | None = None, base_signatures: list[str] | None = None, stages=STAGES):
+             manifest_config: dict | None = None, base_signatures: list[str] | None = None, stages=None,
+             eval_files: list[InputFile] | None = None):
     """Add the whole build to pipeline `p`. Returns the manifest PCollection (one element).
 
     `manifest_config`: the config recorded in the manifest (default: pipelines.build.fingerprints.manifest_config).
-    `base_signatures`: the base version's signatures/ files; new documents are deduped against it."""
+    `base_signatures`: the base version's signatures/ files; new documents are deduped against it.
+    `stages`: default :func:`stages_for` `cfg`. `eval_files`: the evaluation files (default: listed from `cfg`)."""
     cfg = resolve_output_shards(cfg, input_patterns, [f.path for f in files])  # no-op once the CLI resolved them
     if manifest_config is None:
         from pipelines.build.fingerprints import manifest_config as fingerprinted
 
         manifest_config = fingerprinted(cfg)
-    ctx = Context(cfg, output.rstrip("/"), base_signatures)
+    if stages is None:
+        stages = stages_for(cfg)
+    if eval_files is None and cfg.decontaminate.enabled:
+        from pipelines.build.decontam import eval_files as listed
+
+        eval_files = listed(cfg)
+    ctx = Context(cfg, output.rstrip("/"), base_signatures, eval_files=list(eval_files or []))
     run_stages(p | "ListInputs" >> beam.Create(files), stages, ctx)
     results = ctx.results
     check_claimed(stages, results)

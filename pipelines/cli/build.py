@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(e.g. --runner DataflowRunner --project P --region R --temp_location gs://B/tmp, or "
         "--direct_num_workers 2). Default runner: the in-process FnApiRunner (bench/README.md).",
         epilog="Outputs: DIR/manifest.json, DIR/run.json, DIR/documents/, DIR/rejects/, DIR/filtered/, "
-        "DIR/duplicates/, DIR/vocab/, DIR/examples/{train,validation}/. Check them with `longlm verify DIR`.",
+        "DIR/duplicates/, DIR/vocab/, DIR/examples/{train,validation}/ (and DIR/decontaminated/ with --decontaminate). "
+        "Check them with `longlm verify DIR`.",
     )
     p.add_argument("--input", action="append", required=True, metavar="GLOB",
                    help="input files (txt, txt.gz, jsonl, jsonl.gz, parquet) on any Beam file system; repeatable")
@@ -34,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", metavar="OLD_DIR",
                    help="build an increment: dedupe --input against itself and the version in OLD_DIR (its signatures/), "
                    "with OLD_DIR's config and vocabulary; records base_version_id (docs/versions.md)")
+    p.add_argument("--decontaminate", action="append", default=[], metavar="GLOB",
+                   help="evaluation files (.source/.target/.txt one item per line, .json, .jsonl, .parquet) whose "
+                   "text must not reach the corpus: matching sentences are removed before segmentation and listed "
+                   "in DIR/decontaminated/; repeatable; adds to [decontaminate] files (docs/decontamination.md)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress lines (by default one line every few seconds: stage, documents, MB, rate)")
     p.add_argument("--progress-every", type=progress.interval_seconds, default=progress.DEFAULT_INTERVAL, metavar="SECONDS",
@@ -46,5 +51,5 @@ def run(args) -> int:
     return run_build(BuildRequest(
         inputs=args.input, output=args.output, config_path=args.config, vocab=args.vocab, overwrite=args.overwrite,
         dry_run=args.dry_run, base=args.base, quiet=args.quiet, progress_every=args.progress_every,
-        beam_args=args.extra,
+        beam_args=args.extra, decontaminate=args.decontaminate,
     ))
