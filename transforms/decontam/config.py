@@ -33,7 +33,7 @@ class DecontaminateConfig(StageConfig):
         16, "An item matches a document when at least this many of its distinct n-grams occur in it..."
     )
     min_coverage: float = knob(
-        0.5, "...and they are at least this share of the item's distinct n-grams"
+        0.5, "...and, each at its first occurrence, they cover at least this share of the item's key characters"
     )
     unit_coverage: float = knob(
         0.5, "A unit (a sentence; a line without sentence ends) is part of the match when at least this share of its "

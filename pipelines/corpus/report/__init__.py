@@ -43,7 +43,7 @@ class Written:
 
 
 def _builders(compare_data: CorpusData | None):
-    from pipelines.corpus.report import compare, losses, sections, token_sections
+    from pipelines.corpus.report import compare, decontam, losses, sections, token_sections
 
     out = []
     if compare_data is not None:
@@ -51,6 +51,7 @@ def _builders(compare_data: CorpusData | None):
     return out + [
         ("funnel", "Accounting funnel", sections.funnel_section),
         ("losses", "Losses per filter and dedupe kind", losses.losses_section),
+        ("decontamination", "Decontamination", decontam.decontamination_section),
         ("documents", "Documents: length, cleaning, duplicates", sections.documents_section),
         ("tokens", "Examples: token lengths and masking", token_sections.example_stats_section),
         ("vocab", "Vocabulary", token_sections.vocab_section),
