@@ -27,3 +27,12 @@ def test_lost_documents_are_named_by_hand_off():
     ]
     _, gaps = document_trail(_manifest(GOOD, 4))
     assert gaps == ["2 documents lost between dedupe.kept and documents rows (6 expected, 4 arrived)"]
+
+
+def test_documents_decontamination_filtered_are_not_lost():
+    decontaminated = dict(GOOD, **{"decontaminate.docs_in": 6, "decontaminate.docs_filtered": 2,
+                                   "segment.documents": 4})
+    trail, gaps = document_trail(_manifest(decontaminated, 4))
+    assert gaps == [] and "dedupe.kept 6 -> decontaminate.docs_in 6 -> segment.documents 4" in trail
+    _, gaps = document_trail(_manifest(dict(decontaminated, **{"decontaminate.docs_in": 5}), 3))
+    assert gaps == ["1 documents lost between dedupe.kept and decontaminate.docs_in (6 expected, 5 arrived)"]

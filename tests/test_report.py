@@ -420,7 +420,7 @@ def test_missing_parts_say_not_built(corpus, tmp_path):
     rep, _ = make_report(str(part), options=Options(charts=False, verify=False))
     status = {s.id: s.status for s in rep.sections}
     assert status == {"funnel": "partly built", "losses": "partly built", "documents": "partly built", "tokens": NOT_BUILT,
-                      "vocab": NOT_BUILT, "samples": NOT_BUILT, "provenance": ""}
+                      "vocab": NOT_BUILT, "samples": NOT_BUILT, "provenance": "", "decontamination": ""}
     html = (part / "report" / "index.html").read_text()
     for what in ("examples/: not built", "vocab/spiece.model: not built", "filtered/: not built"):
         assert what in html
