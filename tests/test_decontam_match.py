@@ -186,3 +186,11 @@ def test_the_document_key_is_dedupes_key_text(conv):
 
     text = "Ｈｅｌｌｏ，世界！這是「繁體」文字 ABC def 123。\n第二行…… ① ㈠"
     assert text_key(text, conv).tobytes().decode("utf-32-le") == key_text(text, conv)
+
+
+def test_a_punctuation_only_sentence_after_the_story_is_novel_text(world, conv):
+    """'“！' has no key characters but is not a blank line: it stays (only blank lines go with a story)."""
+    _, novel, stories = world
+    body = novel[:30] + ["“！" + novel[30]] + novel[31:]
+    original, doc = plant(body, stories[1], at=30, sep="\n\n")
+    assert decontaminate(doc, index_of(["".join(stories[1])], conv), CFG, conv).text == original

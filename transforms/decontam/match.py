@@ -144,7 +144,7 @@ def _with_edges(a: int, b: int, head: str, tail: str, key, starts, key_len) -> t
     return a, b
 
 
-def _with_margins(a: int, b: int, key_len: np.ndarray, cfg: DecontaminateConfig) -> tuple[int, int]:
+def _with_margins(a: int, b: int, key_len: np.ndarray, blank: np.ndarray, cfg: DecontaminateConfig) -> tuple[int, int]:
     """Stretch [a, b] widened by rule 3's margins."""
     n = key_len.size
     for step in (-1, 1):
@@ -158,7 +158,7 @@ def _with_margins(a: int, b: int, key_len: np.ndarray, cfg: DecontaminateConfig)
         if step < 0:
             a = edge
         else:
-            while edge + 1 < n and key_len[edge + 1] == 0:  # the blank lines after the stretch
+            while edge + 1 < n and blank[edge + 1]:  # the blank lines after the stretch
                 edge += 1
             b = edge
     return a, b
@@ -215,14 +215,15 @@ def decontaminate(text: str, index: EvalIndex, cfg: DecontaminateConfig, convert
     positions, items = positions[keep], items[keep]
     key_len = np.bincount(key_unit, minlength=len(spans))
     starts = np.concatenate(([0], np.cumsum(key_len)))
+    blank = np.array([not text[s:e].strip() for s, e, _ in spans], dtype=bool)  # not "“！": no key, not blank
     claims = []  # (first unit, last unit, hits, item)
     for item in found.tolist():
         for a, b, h in item_stretches(item, positions, items, key_unit, key_len, len(spans), cfg,
                                       int(index.item_ngrams[item])):
             a, b = _with_edges(a, b, index.item_head[item], index.item_tail[item], key, starts, key_len)
-            a, b = _with_margins(a, b, key_len, cfg)
+            a, b = _with_margins(a, b, key_len, blank, cfg)
             claims.append((a, b, h, item))
-    removals = _merge(claims, spans)
+    removals = _merge(claims, spans, blank)
     kept, pos = [], 0
     for r in removals:
         kept.append(text[pos:r.start])
@@ -231,7 +232,7 @@ def decontaminate(text: str, index: EvalIndex, cfg: DecontaminateConfig, convert
     return Decontaminated("".join(kept), tuple(removals), tuple(found.tolist()))
 
 
-def _merge(claims, spans) -> list[Removal]:
+def _merge(claims, spans, blank) -> list[Removal]:
     """Overlapping or adjacent unit ranges of all items merged into removals, each attributed to the item with
     the most hits in it (ties: the smallest ordinal)."""
     out: list[Removal] = []
@@ -242,7 +243,7 @@ def _merge(claims, spans) -> list[Removal]:
             best = min(group, key=lambda c: (-c[2], c[3]))
             start = spans[a][0]
             if b == len(spans) - 1:  # the text's end: take the line breaks before the stretch instead
-                while a > 0 and spans[a - 1][0] == spans[a - 1][1]:
+                while a > 0 and blank[a - 1]:
                     a -= 1
                 start = spans[a - 1][1] if a > 0 else 0
             out.append(Removal(start, spans[b][2], best[3], int(best[2]), len({c[3] for c in group})))
