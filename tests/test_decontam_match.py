@@ -194,3 +194,11 @@ def test_a_punctuation_only_sentence_after_the_story_is_novel_text(world, conv):
     body = novel[:30] + ["“！" + novel[30]] + novel[31:]
     original, doc = plant(body, stories[1], at=30, sep="\n\n")
     assert decontaminate(doc, index_of(["".join(stories[1])], conv), CFG, conv).text == original
+
+
+def test_a_wrapped_storys_last_punctuation_line_goes_with_it(world, conv):
+    _, novel, stories = world
+    story = "".join(stories[2])
+    wrapped = hard_wrap(story[:-1], 29).split("\n") + ["。”"]
+    original, doc = plant(novel, wrapped, at=40)
+    assert decontaminate(doc, index_of([story], conv), CFG, conv).text == original

@@ -16,8 +16,9 @@ Rules (knobs in :class:`DecontaminateConfig`; the measurements behind the defaul
    stretch is removed when it holds at least ``min_region_ngrams`` hits of the item and at least
    ``min_region_share`` of its distinct n-gram count (a quoted sentence elsewhere stays); up to
    ``margin_lines`` short units (a title, '（完）') before and after it and the blank lines next to
-   them go with it (default 0: a short line of the novel is never taken), and so do the blank lines
-   right after it; a stretch that ends the text takes the line breaks before it instead.
+   them go with it (default 0: a short line of the novel is never taken), and so do a punctuation-only
+   line of at most 3 characters right after it (a wrapped story's '”') and the blank lines after that;
+   a stretch that ends the text takes the line breaks before it instead.
 4. Short units right before / after a stretch whose key text continues into the item's first / last
    2n key characters join it (a story's first or last line whose n-grams an edit broke).
 
@@ -144,8 +145,10 @@ def _with_edges(a: int, b: int, head: str, tail: str, key, starts, key_len) -> t
     return a, b
 
 
-def _with_margins(a: int, b: int, key_len: np.ndarray, blank: np.ndarray, cfg: DecontaminateConfig) -> tuple[int, int]:
-    """Stretch [a, b] widened by rule 3's margins."""
+def _with_margins(a: int, b: int, key_len: np.ndarray, blank: np.ndarray, tail: np.ndarray,
+                  cfg: DecontaminateConfig) -> tuple[int, int]:
+    """Stretch [a, b] widened by rule 3's margins; `tail`: units of at most 3 characters and no key characters,
+    taken right after the stretch (not past a blank line)."""
     n = key_len.size
     for step in (-1, 1):
         edge, taken, u = (a if step < 0 else b), 0, (a if step < 0 else b) + step
@@ -158,6 +161,8 @@ def _with_margins(a: int, b: int, key_len: np.ndarray, blank: np.ndarray, cfg: D
         if step < 0:
             a = edge
         else:
+            while edge + 1 < n and tail[edge + 1]:  # a wrapped story's last line: '”', '。'
+                edge += 1
             while edge + 1 < n and blank[edge + 1]:  # the blank lines after the stretch
                 edge += 1
             b = edge
@@ -216,12 +221,13 @@ def decontaminate(text: str, index: EvalIndex, cfg: DecontaminateConfig, convert
     key_len = np.bincount(key_unit, minlength=len(spans))
     starts = np.concatenate(([0], np.cumsum(key_len)))
     blank = np.array([not text[s:e].strip() for s, e, _ in spans], dtype=bool)  # not "“！": no key, not blank
+    tail = ~blank & (key_len == 0) & (np.array([e - s for s, e, _ in spans]) <= 3)
     claims = []  # (first unit, last unit, hits, item)
     for item in found.tolist():
         for a, b, h in item_stretches(item, positions, items, key_unit, key_len, len(spans), cfg,
                                       int(index.item_ngrams[item])):
             a, b = _with_edges(a, b, index.item_head[item], index.item_tail[item], key, starts, key_len)
-            a, b = _with_margins(a, b, key_len, blank, cfg)
+            a, b = _with_margins(a, b, key_len, blank, tail, cfg)
             claims.append((a, b, h, item))
     removals = _merge(claims, spans, blank)
     kept, pos = [], 0
