@@ -107,7 +107,7 @@ def run_build(req: BuildRequest) -> int:
         eval_files = decontam.eval_files(cfg, dry_run=launch_only)
         if eval_files and not (launch_only and any(FileSystems.get_scheme(f.path) not in (None, "file")
                                                    for f in eval_files)):
-            decontam.check_eval_set(cfg.decontaminate, eval_files)
+            decontam.check_eval_files(cfg.decontaminate, eval_files)
         cfg = resolve_output_shards(cfg, None if launch_only else req.inputs, [f.path for f in files])
         recorded_config = fingerprints.manifest_config(cfg, dry_run=launch_only)
         if req.base:
