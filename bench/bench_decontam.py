@@ -206,11 +206,13 @@ def variant(story: str, kind: str, rng: random.Random) -> str:
 VARIANTS = ("plain", "ascii", "wraps", "edits", "traditional", "all", "heavy_edits")
 
 
-def plant(novel: str, story: str, rng: random.Random) -> tuple[str, int, int]:
+def plant(novel: str, story: str, rng: random.Random, wrapped: bool = False) -> tuple[str, int, int]:
     """`story` inserted between two paragraphs of `novel` with the novel's own paragraph separator (a blank
-    line or a line break): (document, start, end of what was inserted)."""
+    line or a line break; a `wrapped` story keeps its single line breaks): (document, start, end of what
+    was inserted)."""
     sep = "\n\n" if "\n\n" in novel else "\n"
-    story = story.replace("\n", sep) if sep == "\n\n" and "\n\n" not in story else story
+    if sep == "\n\n" and "\n\n" not in story and not wrapped:
+        story = story.replace("\n", sep)
     at = novel.find(sep, rng.randrange(0, len(novel) - 1))
     if at < 0:  # after the last paragraph
         return novel + sep + story, len(novel), len(novel) + len(sep) + len(story)
@@ -229,7 +231,7 @@ def recall(corpus, stories, cfg, converter, rng: random.Random) -> dict:
         kind = VARIANTS[k % len(VARIANTS)]
         planted = variant(story, kind, rng)
         novel = rng.choice(docs)
-        doc, lo, hi = plant(novel, planted, rng)
+        doc, lo, hi = plant(novel, planted, rng, wrapped=kind in ("wraps", "all"))
         r = decontaminate(doc, index, cfg, converter)
         removed_story = sum(max(0, min(hi, x.stop) - max(lo, x.start)) for x in r.removals)
         s = per[kind]
