@@ -18,7 +18,9 @@ from train.config import preset
 from train.data import StreamConfig, collate
 from train.distributed import DistContext, init_distributed
 from train.model import build_model
-from train.trainer import TrainConfig, lr_factor, make_optimizer, train_step
+from train.optim import lr_factor, make_optimizer
+from train.options import TrainConfig
+from train.trainer import train_step
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB, PER_RANK, STEPS = 256, 4, 5

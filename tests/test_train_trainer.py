@@ -143,7 +143,7 @@ def test_adafactor_and_schedules(corpus, tmp_path):
 def test_adafactor_defaults_are_t5s_own_and_lr_caps_the_relative_step():
     from train.config import preset
     from train.model import build_model
-    from train.trainer import make_optimizer
+    from train.optim import make_optimizer
 
     ada = TrainConfig(data="", out="", steps=1000, warmup_steps=100, optimizer="adafactor")
     assert (ada.lr, ada.schedule, ada.weight_decay) == (1e-2, "constant", 0.0)

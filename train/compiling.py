@@ -1,11 +1,14 @@
-"""`--compile`: torch.compile the model where the compiler can run, else train eagerly and say why.
+"""`--compile`: torch.compile the model's blocks where the compiler can run, else train eagerly and say
+why; and which attention implementation a run uses (`--attention`).
 
 Inductor needs a C++ compiler on CPU and Triton on CUDA; whether they work is found out by compiling a
-one-line probe on the training device (seconds), not assumed. The model is compiled in place
-(`nn.Module.compile`), so parameter names, state dicts, checkpoints and exports are unchanged. With
-FSDP each block is compiled on its own (FSDP's hooks run around, not inside, the compiled code).
-Compiled dropout draws its masks from inductor's own RNG: with dropout > 0 a compiled run is not
-step-for-step comparable with an eager one.
+one-line probe on the training device (seconds), not assumed. Each encoder and decoder block is
+compiled in place (`nn.Module.compile`), so parameter names, state dicts, checkpoints and exports are
+unchanged; all blocks of a stack share one graph (a fixed packed shape: one compilation per stack;
+bucketed shapes: dynamic after the first change, so recompiles stay bounded). Masks, embeddings and
+the chunked loss stay eager, outside the graphs: they vary per batch and are cheap, and DDP's and
+FSDP's hooks run around, not inside, compiled code. Compiled dropout draws its masks from inductor's
+own RNG: with dropout > 0 a compiled run is not step-for-step comparable with an eager one.
 """
 
 from __future__ import annotations
@@ -31,18 +34,33 @@ def compiler_problem(device: torch.device) -> str | None:
     return None
 
 
-def compile_model(model: nn.Module, device: torch.device, per_block: bool = False) -> bool:
-    """Compile `model` in place (each encoder/decoder block when `per_block`); True if compiled, False
-    (with a warning naming the reason) when the compiler cannot run here."""
+def compile_model(model: nn.Module, device: torch.device) -> bool:
+    """Compile every encoder/decoder block of `model` in place; True if compiled, False (with a warning
+    naming the reason) when the compiler cannot run here."""
     problem = compiler_problem(device)
     if problem is not None:
         warnings.warn(f"--compile: torch.compile cannot run on {device.type} here ({problem}); training eagerly",
                       RuntimeWarning, stacklevel=2)
         return False
-    if per_block:
-        for stack in (model.encoder, model.decoder):
-            for block in stack.layers:
-                block.compile()
-    else:
-        model.compile()
+    for stack in (model.encoder, model.decoder):
+        for block in stack.layers:
+            block.compile()
     return True
+
+
+def choose_attention(setting: str, device: torch.device, compiled: bool) -> str:
+    """"sdpa" or "flex" for `--attention` on `device`. auto: flex on CUDA where torch.compile works (flex
+    is fast only as its compiled kernel, and its backward needs one), else sdpa. flex asked for where it
+    cannot train raises ValueError naming the option."""
+    if setting not in ("auto", "sdpa", "flex"):
+        raise ValueError(f"attention: unknown {setting!r}; choose from auto, sdpa, flex")
+    if setting == "sdpa":
+        return "sdpa"
+    problem = f"its backward does not run on {device.type}" if device.type != "cuda" else None
+    if problem is None and not compiled:
+        problem = compiler_problem(device)
+    if problem is None:
+        return "flex"
+    if setting == "flex":
+        raise ValueError(f"attention: flex cannot train here ({problem}); use --attention sdpa")
+    return "sdpa"

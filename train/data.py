@@ -4,13 +4,15 @@ Work is split in *units*: a Parquet row group, or a row range of one when there 
 than readers. Every epoch the units are permuted from (seed, epoch) and dealt round-robin to the
 world_size x num_workers readers ("shards"), so within an epoch each example is read by exactly one
 reader. A reader shuffles its rows with a bounded buffer, groups them by (input, target) length bucket,
-and pads each batch only to its own longest row. Everything is a pure function of (seed, epoch, shard),
+and pads each batch only to its own longest row, or with `packing` fills fixed-size rows with several
+examples each (train.packing). Everything is a pure function of (seed, epoch, shard),
 so a reader's position is just (epoch, batches already taken), and resuming replays nothing but I/O.
 
 Batches are dicts of tensors: input_ids, attention_mask, decoder_input_ids (targets shifted right,
 starting with the decoder start id), labels (-100 on padding), label_positions (flat indices of the
 labelled positions), input_positions / target_positions (flat indices of the real input / target
-tokens, so the model skips padding), plus ints shard/epoch/index.
+tokens, so the model skips padding), plus ints shard/epoch/index/examples. Packed batches carry
+input/target segment ids and offsets instead of the flat indices.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from schemas.hashing import stable_hash
 from schemas.tables import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from train.corpus import is_url, open_corpus
+from train.packing import collate_packed, pack_batches
 
 _COLUMNS = ["input_ids", "target_ids"]
 
@@ -124,28 +127,42 @@ class StreamConfig:
     eos_id: int = 1
     decoder_start_id: int = 0
     vocab_size: int | None = None
+    #: several examples per row (train.packing): batch_size rows of packed_input_len / packed_target_len
+    #: slots (default: the max lengths; longer rows fill better when examples are long)
+    packing: bool = False
+    packed_input_len: int | None = None
+    packed_target_len: int | None = None
+
+    def packed_lengths(self) -> tuple[int, int]:
+        """(input, target) slots of a packed row."""
+        return self.packed_input_len or self.max_input_len, self.packed_target_len or self.max_target_len
 
 
 @dataclass
 class DataPosition:
-    """Where one rank's stream stands: batches consumed, and per shard (epoch, next batch index)."""
+    """Where one rank's stream stands: batches and examples consumed, and per shard (epoch, next batch
+    index); a packed batch holds a varying number of examples, which `examples` counts."""
 
     consumed: int = 0
     shards: dict = field(default_factory=dict)
+    examples: int = 0
 
     def advance(self, batch: dict) -> None:
         """Record that `batch` (as yielded by ExampleStream) was consumed."""
         self.shards[int(batch["shard"])] = (int(batch["epoch"]), int(batch["index"]) + 1)
         self.consumed += 1
+        self.examples += int(batch["examples"])
 
     def state_dict(self) -> dict:
-        return {"consumed": self.consumed, "shards": {str(k): list(v) for k, v in sorted(self.shards.items())}}
+        return {"consumed": self.consumed, "examples": self.examples,
+                "shards": {str(k): list(v) for k, v in sorted(self.shards.items())}}
 
     @classmethod
     def from_state(cls, state: dict | None) -> "DataPosition":
         if not state:
             return cls()
-        return cls(int(state["consumed"]), {int(k): tuple(v) for k, v in state["shards"].items()})
+        return cls(int(state["consumed"]), {int(k): tuple(v) for k, v in state["shards"].items()},
+                   int(state.get("examples", 0)))
 
 
 def _truncate(ids: np.ndarray, limit: int, eos_id: int) -> np.ndarray:
@@ -194,7 +211,29 @@ def collate(rows: list[tuple[np.ndarray, np.ndarray]], cfg: StreamConfig) -> dic
         # flat indices of the real input / target tokens: the model computes on those rows only
         "input_positions": torch.from_numpy(np.flatnonzero(keep.reshape(-1))),
         "target_positions": torch.from_numpy(np.flatnonzero(target_keep.reshape(-1))),
+        "examples": len(rows),
     }
+
+
+def _check_vocab(batch: dict, vocab_size: int | None) -> None:
+    if vocab_size is None:
+        return
+    ids, labels = batch["input_ids"], batch["labels"]
+    high = max(int(ids.max()), int(labels.max()))
+    low = min(int(ids.min()), int(labels.clamp(min=0).min()))
+    if high >= vocab_size or low < 0:
+        raise ValueError(f"token id out of range [0, {vocab_size}): saw {low}..{high}")
+
+
+def collate_batch(group: list, cfg: StreamConfig) -> dict:
+    """The batch tensors of one group from `ExampleStream.epoch_groups` (packed or padded per `cfg`)."""
+    if not cfg.packing:
+        return collate(group, cfg)
+    input_len, target_len = cfg.packed_lengths()
+    batch = collate_packed(group, cfg.batch_size, _round_up(input_len, cfg.pad_to_multiple),
+                           _round_up(target_len, cfg.pad_to_multiple), cfg.pad_id, cfg.decoder_start_id)
+    _check_vocab(batch, cfg.vocab_size)
+    return batch
 
 
 class _ParquetCache:
@@ -292,11 +331,15 @@ class ExampleStream(IterableDataset):
             yield buffer[j]
 
     def epoch_groups(self, shard: int, epoch: int) -> Iterator[list]:
-        """Uncollated batches (lists of (input, target) arrays) of reader `shard` in `epoch`."""
+        """Uncollated batches of reader `shard` in `epoch`: lists of (input, target) arrays, or with
+        packing lists of rows of them (train.packing)."""
         cfg = self.cfg
         rows = self._rows(self.shard_units(shard, epoch))
         if cfg.shuffle:
             rows = self._shuffled(rows, rng_for(cfg.seed, "rows", epoch, shard, self.readers))
+        if cfg.packing:
+            yield from pack_batches(rows, cfg.batch_size, *cfg.packed_lengths())
+            return
         buckets: dict = {}
         for a, b in rows:
             key = (_bucket(len(a), cfg.bucket_boundaries), _bucket(len(b), cfg.bucket_boundaries))
@@ -326,7 +369,7 @@ class ExampleStream(IterableDataset):
             for index, rows in enumerate(self.epoch_groups(shard, epoch)):
                 produced = True
                 if index >= skip:
-                    yield {**collate(rows, self.cfg), "shard": shard, "epoch": epoch, "index": index}
+                    yield {**collate_batch(rows, self.cfg), "shard": shard, "epoch": epoch, "index": index}
             if not self.infinite:
                 return
             if not produced:

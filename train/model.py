@@ -18,8 +18,6 @@ Parameter names are our own; `train.export` maps them one-to-one onto transforme
 
 from __future__ import annotations
 
-import functools
-import math
 from typing import NamedTuple
 
 import torch
@@ -27,33 +25,22 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from train.attention import (
+    BACKENDS,
+    MASK_VALUE,
+    BiasSpec,
+    FlexMask,
+    Segments,
+    compute_dtype,
+    flex_attend,
+    flex_mask,
+    padding_mask,
+    positions_like,
+    relative_position_bucket,
+    sdpa_segment_mask,
+)
 from train.config import ModelConfig
-
-#: Additive mask value for positions that may not be attended to (finite so bf16 never sees inf - inf).
-MASK_VALUE = -1e9
-
-
-def relative_position_bucket(
-    relative_position: torch.Tensor, bidirectional: bool, num_buckets: int, max_distance: int
-) -> torch.Tensor:
-    """Map (key - query) offsets to bucket ids in [0, num_buckets), exactly as Mesh TensorFlow / T5 do.
-
-    Half the buckets (per direction when bidirectional) are exact small offsets, the rest grow
-    logarithmically up to `max_distance`; causal mode buckets only non-positive offsets (the past).
-    """
-    buckets = torch.zeros_like(relative_position)
-    if bidirectional:
-        num_buckets //= 2
-        buckets = buckets + (relative_position > 0).long() * num_buckets
-        distance = relative_position.abs()
-    else:
-        distance = -torch.clamp(relative_position, max=0)
-    max_exact = num_buckets // 2
-    is_small = distance < max_exact
-    scaled = torch.log(distance.clamp(min=1).float() / max_exact) / math.log(max_distance / max_exact)
-    large = max_exact + (scaled * (num_buckets - max_exact)).long()
-    large = torch.clamp(large, max=num_buckets - 1)
-    return buckets + torch.where(is_small, distance, large)
+from train.loss import linear_cross_entropy
 
 
 class Rows(NamedTuple):
@@ -109,6 +96,11 @@ class Attention(nn.Module):
         self.v = nn.Linear(cfg.d_model, inner, bias=False)
         self.o = nn.Linear(inner, cfg.d_model, bias=False)
         self.relative_attention_bias = nn.Embedding(self.num_buckets, self.num_heads) if relative_bias else None
+        self.flex_compiled = False  # FlexAttention masks run the compiled kernel (set by T5.set_attention)
+
+    def bias_spec(self) -> BiasSpec:
+        """This layer's bias table and bucketing (for the stack's shared mask)."""
+        return BiasSpec(self.relative_attention_bias, self.bidirectional, self.num_buckets, self.max_distance)
 
     def position_bias(self, query_len: int, key_len: int, offset: int = 0) -> torch.Tensor:
         """Bias of shape (1, heads, query_len, key_len) for queries at positions offset..offset+query_len-1."""
@@ -141,7 +133,7 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """Attend from `x` (B, T, d) to itself, or to `memory` (B, S, d) for cross-attention.
 
-        `mask` is additive and broadcastable to (B, heads, T, keys). `cache` (a dict, decoding only) keeps
+        `mask` is additive and broadcastable to (B, heads, T, keys), or a `FlexMask` (train.attention). `cache` (a dict, decoding only) keeps
         self-attention keys/values across calls and cross-attention keys/values after the first call.
         With `rows` (and `memory_rows` for packed memory), `x` is packed (N, d) and so is the result:
         projections run on real tokens only, scores on the padded grid.
@@ -163,10 +155,12 @@ class Attention(nn.Module):
                     k = torch.cat([cache["k"], k], dim=2)
                     v = torch.cat([cache["v"], v], dim=2)
                 cache["k"], cache["v"] = k, v
-        # `mask` comes cast once per stack to the dtype SDPA computes in (see compute_dtype)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, scale=1.0
-        )
+        if isinstance(mask, FlexMask):
+            out = flex_attend(q, k, v, mask, self.flex_compiled)
+        else:  # `mask` comes cast once per stack to the dtype SDPA computes in (see compute_dtype)
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, scale=1.0
+            )
         out = out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)
         return self.o(out if rows is None else rows.pack(out))
 
@@ -224,40 +218,6 @@ class DecoderBlock(nn.Module):
         return h + self.dropout(self.ff(self.ff_norm(h)))
 
 
-def padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
-    """Additive (B, 1, 1, S) mask from a (B, S) keep-mask (True/1 = real token); None without a mask.
-
-    No host synchronisation (no "is anything padded?" test), so the forward stays capturable by
-    torch.compile / CUDA graphs.
-    """
-    if attention_mask is None:
-        return None
-    keep = attention_mask.bool()
-    zero = torch.zeros((), dtype=torch.float32, device=keep.device)
-    return torch.where(keep, zero, MASK_VALUE)[:, None, None, :]
-
-
-def compute_dtype(x: torch.Tensor) -> torch.dtype:
-    """The dtype scaled_dot_product_attention computes in for activations like `x` (the additive mask must
-    have it, or SDPA/autocast casts it again in every layer). Under autocast that is the policy's choice
-    (bf16 on CUDA, fp32 on CPU), found once per setting by a tiny probe rather than assumed."""
-    device = x.device.type
-    try:
-        enabled = torch.is_autocast_enabled(device)
-    except RuntimeError:  # a device autocast does not know (meta)
-        enabled = False
-    if not enabled:
-        return x.dtype
-    return _sdpa_dtype(device, torch.get_autocast_dtype(device), x.dtype)
-
-
-@functools.lru_cache(maxsize=16)
-def _sdpa_dtype(device: str, autocast_dtype: torch.dtype, dtype: torch.dtype) -> torch.dtype:
-    with torch.autocast(device, dtype=autocast_dtype), torch.no_grad():
-        q = torch.zeros(1, 1, 1, 8, device=device, dtype=autocast_dtype)
-        return F.scaled_dot_product_attention(q, q, q).dtype
-
-
 def run_blocks(layers, h: torch.Tensor, args: tuple, use_checkpoint: bool) -> torch.Tensor:
     """h through `layers` (each called as layer(h, *args)); with `use_checkpoint` every block's activations
     are recomputed in backward instead of kept (RNG state restored, so dropout draws the same)."""
@@ -278,20 +238,42 @@ class Encoder(nn.Module):
         self.final_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
         self.dropout = nn.Dropout(cfg.dropout_rate)
         self.activation_checkpointing = False
+        self.attention = "sdpa"  # or "flex" (see T5.set_attention)
 
     def forward(self, embeds: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                rows: Rows | None = None) -> torch.Tensor:
-        """Encoder output for `embeds` (B, S, d), or for packed `embeds` (N, d) with their `rows`."""
+                rows: Rows | None = None, segments: Segments | None = None) -> torch.Tensor:
+        """Encoder output for `embeds` (B, S, d), or for packed `embeds` (N, d) with their `rows`;
+        `segments` (packed examples) keep attention within each example."""
+        mask = self.self_mask(embeds, attention_mask, rows, segments)
+        h = self.dropout(embeds)
+        h = run_blocks(self.layers, h, (mask, rows), self.activation_checkpointing and self.training)
+        return self.dropout(self.final_norm(h))
+
+    def self_mask(self, embeds, attention_mask, rows: Rows | None, segments: Segments | None):
+        """The stack's one self-attention mask (see train.attention), cast once for every layer."""
         length = embeds.shape[1] if rows is None else rows.length
-        mask = self.layers[0].attn.position_bias(length, length)
+        attn = self.layers[0].attn
+        if segments is not None or self.attention == "flex":
+            if segments is not None:
+                seg, pos = segments.input_segments, segments.input_offsets
+            else:
+                seg = attention_mask.int() if attention_mask is not None else _ones(embeds, rows, length)
+                pos = positions_like(seg)
+            build = flex_mask if self.attention == "flex" else sdpa_segment_mask
+            mask = build(seg, seg, False, attn.bias_spec(), pos, pos)
+            return mask if isinstance(mask, FlexMask) else mask.to(compute_dtype(embeds))
+        mask = attn.position_bias(length, length)
         pad = padding_mask(attention_mask)
         if pad is not None:
             mask = mask + pad
         # cast once for the whole stack: every layer then shares this one (B, H, T, T) tensor in backward
-        mask = mask.to(compute_dtype(embeds))
-        h = self.dropout(embeds)
-        h = run_blocks(self.layers, h, (mask, rows), self.activation_checkpointing and self.training)
-        return self.dropout(self.final_norm(h))
+        return mask.to(compute_dtype(embeds))
+
+
+def _ones(embeds: torch.Tensor, rows: Rows | None, length: int) -> torch.Tensor:
+    """(B, length) ones: every slot is one segment's (no padding)."""
+    batch = embeds.shape[0] if rows is None else rows.batch
+    return torch.ones(batch, length, dtype=torch.int32, device=embeds.device)
 
 
 class Decoder(nn.Module):
@@ -303,21 +285,16 @@ class Decoder(nn.Module):
         self.final_norm = RMSNorm(cfg.d_model, cfg.layer_norm_epsilon)
         self.dropout = nn.Dropout(cfg.dropout_rate)
         self.activation_checkpointing = False
+        self.attention = "sdpa"  # or "flex" (see T5.set_attention)
 
     def forward(self, embeds, memory, memory_mask=None, cache: list | None = None, offset: int = 0,
-                rows: Rows | None = None, memory_rows: Rows | None = None) -> torch.Tensor:
+                rows: Rows | None = None, memory_rows: Rows | None = None,
+                segments: Segments | None = None) -> torch.Tensor:
         """Decode `embeds` (B, T, d) at positions offset.. given encoder output `memory` (B, S, d); with
-        `rows` / `memory_rows` the embeddings / memory are packed (training and scoring, no cache)."""
-        length = embeds.shape[1] if rows is None else rows.length
-        mask = self.layers[0].attn.position_bias(length, offset + length, offset)
-        if length > 1:
-            query = torch.arange(length, device=mask.device)[:, None] + offset
-            future = torch.arange(offset + length, device=mask.device)[None, :] > query
-            mask = mask.masked_fill(future, MASK_VALUE)
-        cross_mask = padding_mask(memory_mask)
-        dtype = compute_dtype(embeds)  # cast once per stack, not once per layer
-        mask = mask.to(dtype)
-        cross_mask = None if cross_mask is None else cross_mask.to(dtype)
+        `rows` / `memory_rows` the embeddings / memory are packed (training and scoring, no cache);
+        `segments` (packed examples) keep attention within each example."""
+        mask, cross_mask = self.masks(embeds, memory, memory_mask, offset, rows, memory_rows, segments,
+                                      cache is not None)
         h = self.dropout(embeds)
         if cache is None:
             return self.dropout(self.final_norm(
@@ -327,6 +304,36 @@ class Decoder(nn.Module):
         for i, layer in enumerate(self.layers):
             h = layer(h, mask, memory, cross_mask, cache[i])
         return self.dropout(self.final_norm(h))
+
+    def masks(self, embeds, memory, memory_mask, offset: int, rows: Rows | None, memory_rows: Rows | None,
+              segments: Segments | None, cached: bool):
+        """The stack's causal self-attention mask and its cross-attention mask (train.attention)."""
+        length = embeds.shape[1] if rows is None else rows.length
+        attn = self.layers[0].attn
+        if not cached and (segments is not None or self.attention == "flex"):
+            if segments is not None:
+                seg, pos = segments.target_segments, segments.target_offsets
+                memory_seg = segments.input_segments
+            else:
+                seg = _ones(embeds, rows, length)
+                pos = positions_like(seg)
+                memory_seg = (memory_mask.int() if memory_mask is not None
+                              else _ones(memory, memory_rows, memory.shape[1] if memory_rows is None
+                                         else memory_rows.length))
+            build = flex_mask if self.attention == "flex" else sdpa_segment_mask
+            mask, cross = build(seg, seg, True, attn.bias_spec(), pos, pos), build(seg, memory_seg, False)
+            if isinstance(mask, FlexMask):
+                return mask, cross
+            dtype = compute_dtype(embeds)
+            return mask.to(dtype), cross.to(dtype)
+        mask = attn.position_bias(length, offset + length, offset)
+        if length > 1:
+            query = torch.arange(length, device=mask.device)[:, None] + offset
+            future = torch.arange(offset + length, device=mask.device)[None, :] > query
+            mask = mask.masked_fill(future, MASK_VALUE)
+        cross_mask = padding_mask(memory_mask)
+        dtype = compute_dtype(embeds)  # cast once per stack, not once per layer
+        return mask.to(dtype), None if cross_mask is None else cross_mask.to(dtype)
 
 
 class T5(nn.Module):
@@ -352,7 +359,7 @@ class T5(nn.Module):
         return self.lm_head(self.decoder(self.shared(decoder_input_ids), memory, attention_mask, cache, offset))
 
     def forward(self, input_ids, decoder_input_ids, attention_mask=None, labels=None, label_positions=None,
-                input_positions=None, target_positions=None):
+                input_positions=None, target_positions=None, segments: Segments | None = None):
         """LM logits (B, T, vocab), or with `labels` (B, T; -100 = ignore) the *summed* token cross-entropy.
 
         `decoder_input_ids` are the targets shifted right (from the decoder start id). `label_positions`
@@ -360,29 +367,46 @@ class T5(nn.Module):
         the loss to them, so padding costs no vocabulary-sized work and no host sync; without it the head
         runs everywhere and padding is ignored by the loss. With `labels`, `input_positions` (the flat
         indices where `attention_mask` is set) and `target_positions` (the decoder's real positions: every
-        labelled one and all before it in its row) skip padding in both stacks (see `Rows`).
+        labelled one and all before it in its row) skip padding in both stacks (see `Rows`). `segments`
+        marks several examples packed per row (train.packing): each attends only within itself. The loss
+        never builds the (tokens, vocab) logits in full (train.loss).
         """
         if labels is not None and input_positions is not None and target_positions is not None:
             return self._packed_loss(input_ids, decoder_input_ids, attention_mask, labels, input_positions,
-                                     target_positions)
-        memory = self.encode(input_ids, attention_mask)
+                                     target_positions, segments)
+        memory = self.encoder(self.shared(input_ids), attention_mask, segments=segments)
         if labels is None:
-            return self.decode(decoder_input_ids, memory, attention_mask)
-        h = self.decoder(self.shared(decoder_input_ids), memory, attention_mask)
-        if label_positions is None:
-            logits = self.lm_head(h).float()
-            return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum")
-        h = h.flatten(0, 1).index_select(0, label_positions)
-        return F.cross_entropy(self.lm_head(h).float(), labels.flatten().index_select(0, label_positions), reduction="sum")
+            return self.lm_head(self.decoder(self.shared(decoder_input_ids), memory, attention_mask,
+                                             segments=segments))
+        h = self.decoder(self.shared(decoder_input_ids), memory, attention_mask, segments=segments).flatten(0, 1)
+        labels = labels.flatten()
+        if label_positions is not None:
+            h, labels = h.index_select(0, label_positions), labels.index_select(0, label_positions)
+        return self.loss(h, labels)
 
-    def _packed_loss(self, input_ids, decoder_input_ids, attention_mask, labels, input_positions, target_positions):
+    def loss(self, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Summed cross-entropy of the LM head on decoder states `h` (N, d) against `labels` (N; -100 = ignore)."""
+        return linear_cross_entropy(h * (self.config.d_model**-0.5), self.shared.weight, labels)
+
+    def _packed_loss(self, input_ids, decoder_input_ids, attention_mask, labels, input_positions, target_positions,
+                     segments=None):
         """The summed token cross-entropy computed on real tokens only (see `forward`)."""
         source = Rows(input_positions, input_ids.shape[0], input_ids.shape[1])
         target = Rows(target_positions, decoder_input_ids.shape[0], decoder_input_ids.shape[1])
-        memory = self.encoder(self.shared(source.pack(input_ids)), attention_mask, rows=source)
+        memory = self.encoder(self.shared(source.pack(input_ids)), attention_mask, rows=source, segments=segments)
         h = self.decoder(self.shared(target.pack(decoder_input_ids)), memory, attention_mask, rows=target,
-                         memory_rows=source)
-        return F.cross_entropy(self.lm_head(h).float(), target.pack(labels), ignore_index=-100, reduction="sum")
+                         memory_rows=source, segments=segments)
+        return self.loss(h, target.pack(labels))
+
+    def set_attention(self, backend: str, compiled: bool = False) -> None:
+        """Attention implementation for training and scoring: "sdpa" (additive bias mask) or "flex"
+        (FlexAttention, `compiled` = its fused kernel; see train.attention). Generation always uses sdpa."""
+        if backend not in BACKENDS:
+            raise ValueError(f"attention must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.encoder.attention = self.decoder.attention = backend
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.flex_compiled = bool(compiled)
 
     def set_activation_checkpointing(self, enabled: bool) -> None:
         """Recompute each block's activations in backward instead of storing them (training only)."""

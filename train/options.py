@@ -43,12 +43,20 @@ class TrainConfig:
     seed: int = opt(0, "initialisation and data-order seed", "run")
     export: bool = opt(True, "write RUN/hf (transformers-loadable T5 + tokenizer) at the end", "run")
 
-    batch_size: int = opt(16, "examples per process per micro-batch", "batching and data")
+    batch_size: int = opt(16, "examples per process per micro-batch (packed: rows of several examples)",
+                          "batching and data")
+    packing: str = opt("auto", "several examples per row of --max-input-len / --max-target-len slots (fixed "
+                       "shapes, little padding); auto = on with CUDA", "batching and data",
+                       choices=("auto", "on", "off"))
     grad_accum: int = opt(1, "micro-batches per optimizer step", "batching and data")
     num_workers: int = opt(1, "DataLoader workers per process", "batching and data")
     shuffle_buffer: int = opt(2048, "rows held for shuffling", "batching and data")
     max_input_len: int = opt(512, "truncate inputs to this many tokens", "batching and data")
     max_target_len: int = opt(512, "truncate targets to this many tokens", "batching and data")
+    packed_input_len: int | None = opt(None, "input slots of a packed row (default --max-input-len; rows of "
+                                       "about twice the longest example fill better)", "batching and data")
+    packed_target_len: int | None = opt(None, "target slots of a packed row (default --max-target-len)",
+                                        "batching and data")
     vocab_size: int | None = opt(None, "embedding rows when DIR has no vocab/spiece.model", "batching and data")
 
     optimizer: str = opt("adamw", "adamw, or torch's Adafactor (T5's optimizer; factored, less memory)",
@@ -84,8 +92,12 @@ class TrainConfig:
                         "optimizer state), zero1 (ZeRO-1: optimizer state split across ranks), fsdp (FSDP2: "
                         "parameters, gradients and optimizer state split, per T5 block)", "hardware and memory",
                         choices=SHARDING)
-    compile: bool = opt(False, "torch.compile the model (falls back to eager, with a warning, where the "
-                        "compiler cannot run)", "hardware and memory")
+    compile: bool = opt(False, "torch.compile the model's blocks (falls back to eager, with a warning, where "
+                        "the compiler cannot run)", "hardware and memory")
+    attention: str = opt("auto", "attention kernel: flex (FlexAttention, T5's bias looked up in the kernel; "
+                         "no attention-probability dropout), sdpa (additive bias mask); auto = flex on CUDA "
+                         "where torch.compile works, else sdpa", "hardware and memory",
+                         choices=("auto", "sdpa", "flex"))
     dist_timeout_s: float = opt(1800.0, "seconds a collective may wait for the other ranks before the job fails",
                                 "hardware and memory")
     device: str = opt("auto", "where to train (auto: CUDA when present)", "hardware and memory",
@@ -103,6 +115,10 @@ class TrainConfig:
         if self.sharding == "fsdp" and self.optimizer == "adafactor":
             raise ValueError("sharding: fsdp cannot step torch's Adafactor on sharded (DTensor) parameters; use "
                              "--sharding zero1 (Adafactor's factored state is small anyway) or --optimizer adamw")
+        for key, limit in (("packed_input_len", self.max_input_len), ("packed_target_len", self.max_target_len)):
+            if getattr(self, key) is not None and getattr(self, key) < limit:
+                raise ValueError(f"{key}: {getattr(self, key)} is shorter than the longest example it must hold "
+                                 f"({limit}, --max-{key.split('_')[1]}-len)")
         for key, value in OPTIMIZER_DEFAULTS[self.optimizer].items():
             if getattr(self, key) is None:
                 setattr(self, key, value)

@@ -19,16 +19,18 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from train.attention import Segments
 from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from train.compiling import compile_model
+from train.compiling import choose_attention, compile_model
 from train.config import ModelConfig, count_parameters, describe_parameters, padded_vocab_size, preset
 from train.corpus import open_corpus
 from train.data import DataPosition, ExampleStream, StreamConfig, plan_units
 from train.distributed import DistContext, init_distributed, shutdown_distributed
 from train.metrics import PEAK_BF16_TFLOPS, MetricsLog, format_eta, training_flops
 from train.model import T5, build_model
-from train.optim import lr_factor, make_optimizer  # noqa: F401  (make_optimizer: re-exported)
+from train.optim import lr_factor
 from train.options import TrainConfig
+from train.packing import packing_for
 from train.parallel import Parallel
 
 CHECKPOINT_FORMAT = 1
@@ -47,7 +49,7 @@ def autocast_for(precision: str, device: torch.device):
 
 #: The batch keys the model takes (see train.model.T5.forward); the collator makes all of them.
 _MODEL_KEYS = ("input_ids", "attention_mask", "decoder_input_ids", "labels", "label_positions", "input_positions",
-               "target_positions")
+               "target_positions", "input_segments", "input_offsets", "target_segments", "target_offsets")
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -55,9 +57,14 @@ def _to(batch: dict, device: torch.device) -> dict:
 
 
 def summed_loss(model, b: dict) -> torch.Tensor:
-    """The model's summed token loss on batch `b`, skipping padding where `b` says where it is."""
+    """The model's summed token loss on batch `b`, skipping padding where `b` says where it is, and
+    keeping packed examples apart where it is packed (train.packing)."""
+    segments = None
+    if "input_segments" in b:
+        segments = Segments(b["input_segments"], b["input_offsets"], b["target_segments"], b["target_offsets"])
     return model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"], b.get("label_positions"),
-                 input_positions=b.get("input_positions"), target_positions=b.get("target_positions"))
+                 input_positions=b.get("input_positions"), target_positions=b.get("target_positions"),
+                 segments=segments)
 
 
 def _grad_sync(model, sync: bool):
@@ -80,9 +87,11 @@ def train_step(model, micro_batches, optimizer, ctx: DistContext, clip_norm: flo
          sum(int(b["attention_mask"].sum()) for b in micro_batches),
          sum(b["labels"].numel() + b["input_ids"].numel() for b in micro_batches)],
         dtype=torch.float64,
-    )  # counted on the host copies: no device sync
+    )  # counted on the host copies: alone, no device sync at all (several ranks: one small all-reduce)
     batches = [_to(b, ctx.device) for b in micro_batches]
-    label_tokens, input_tokens, padded_tokens = ctx.all_reduce(counts.to(ctx.device)).tolist()
+    if ctx.world_size > 1:
+        counts = ctx.all_reduce(counts.to(ctx.device)).cpu()
+    label_tokens, input_tokens, padded_tokens = counts.tolist()
     scale = ctx.world_size / max(1.0, label_tokens)
     loss_sum = torch.zeros((), dtype=torch.float64, device=ctx.device)
     for i, b in enumerate(batches):
@@ -212,11 +221,14 @@ class Trainer:
         if payload is not None:
             self._restore(payload, resume)  # weights into the whole model, before any sharding
         self.parallel = Parallel(self.model, cfg, self.ctx)
-        self.optimizer, self.ddp = self.parallel.optimizer, self.parallel.wrapped
+        # the module the step calls: the model itself, or its DDP / ZeRO-1 (DDP) / FSDP2 wrapper
+        self.optimizer, self.wrapped_model = self.parallel.optimizer, self.parallel.wrapped
         if payload is not None:
             self.parallel.load_optimizer_state(payload["optimizer"])
         del payload
-        self.compiled = cfg.compile and compile_model(self.model, self.ctx.device, self.parallel.kind == "fsdp")
+        self.compiled = cfg.compile and compile_model(self.model, self.ctx.device)
+        self.attention = choose_attention(cfg.attention, self.ctx.device, bool(self.compiled))
+        self.model.set_attention(self.attention, compiled=self.attention == "flex")
         self.log = MetricsLog(self.run_dir, self.ctx.main, cfg.tensorboard, self.step if resume else None)
         self.autocast = autocast_for(cfg.precision, self.ctx.device)
 
@@ -245,6 +257,9 @@ class Trainer:
             eos_id=self.model_cfg.eos_token_id,
             decoder_start_id=self.model_cfg.decoder_start_token_id,
             vocab_size=self.model_cfg.vocab_size,
+            packing=packing_for(cfg.packing, ctx.device),
+            packed_input_len=cfg.packed_input_len,
+            packed_target_len=cfg.packed_target_len,
         )
         version = self.corpus.version_id
         train_files = self.corpus.split_files("train")
@@ -336,11 +351,13 @@ class Trainer:
         self.log.say(
             f"model {self.cfg.model if not self.cfg.init_from else self.cfg.init_from}: {describe_parameters(n)} parameters | vocab {c.vocab_size} | d_model {c.d_model} "
             f"| layers {c.num_layers}/{c.num_decoder_layers} | {self.ctx.world_size} process(es) on {self.ctx.device}"
-            f" | sharding {self.parallel.kind}{' | compiled' if self.compiled else ''}"
+            f" | sharding {self.parallel.kind} | attention {self.attention}"
+            f" | packing {'on' if self.train_stream.cfg.packing else 'off'}{' | compiled' if self.compiled else ''}"
         )
         if self.ctx.main:
             info = {"model": c.to_dict(), "train": dataclasses.asdict(self.cfg), "parameters": n,
-                    "sharding": self.parallel.kind, "compiled": bool(self.compiled),
+                    "sharding": self.parallel.kind, "compiled": bool(self.compiled), "attention": self.attention,
+                    "packing": self.train_stream.cfg.packing,
                     "corpus": {"version_id": self.corpus.version_id, **self.conventions}}
             (self.run_dir / "config.json").write_text(json.dumps(info, indent=2) + "\n")
 
@@ -370,7 +387,7 @@ class Trainer:
                 self.position.advance(batch)
             lr = cfg.lr * lr_factor(self.step + 1, cfg)
             self.parallel.set_lr(lr)
-            stats = train_step(self.ddp, micro, self.optimizer, ctx, cfg.clip_norm, self.autocast)
+            stats = train_step(self.wrapped_model, micro, self.optimizer, ctx, cfg.clip_norm, self.autocast)
             self.step += 1
             self.tokens_seen += int(stats["label_tokens"] + stats["input_tokens"])
             window["loss"] += stats["loss_sum"]
@@ -418,7 +435,7 @@ class Trainer:
         self._stop_loader()
         self.log.close()
         self.parallel.close()
-        self.ddp = self.model
+        self.wrapped_model = self.model
 
     def _log_progress(self, window: dict, lr: float, grad_norm: float, started: float, start_step: int, target: int):
         loss = float(self.ctx.all_reduce(window["loss"].clone())) / max(1.0, window["labels"])
