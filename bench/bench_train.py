@@ -16,38 +16,14 @@ import os
 import statistics
 import time
 
-import numpy as np
 import torch
 
-from train.config import T5_VOCAB_SIZE, ModelConfig, count_parameters, preset
-from train.data import StreamConfig, collate
-from train.export import hf_config, to_hf_state_dict
+from bench import gpu_train
+from bench.gpu_train import hf_twin, make_batch
+from train.config import T5_VOCAB_SIZE, count_parameters, preset
+from train.export import hf_config
 from train.model import build_model
 from train.trainer import summed_loss
-
-
-def make_batch(cfg: ModelConfig, batch: int, src_len: int, tgt_len: int, seed: int = 0) -> dict:
-    """A padded batch of random ids with lengths uniform in [len/2, len] (as bucketed shards give)."""
-    rng = np.random.Generator(np.random.PCG64(seed))
-    rows = []
-    for _ in range(batch):
-        a = rng.integers(3, min(cfg.vocab_size, 32000), size=int(rng.integers(src_len // 2, src_len + 1)))
-        b = rng.integers(3, min(cfg.vocab_size, 32000), size=int(rng.integers(tgt_len // 2, tgt_len + 1)))
-        rows.append((np.append(a, 1), np.append(b, 1)))
-    return collate(rows, StreamConfig(pad_to_multiple=8))
-
-
-def hf_twin(model, cfg: ModelConfig):
-    """transformers' T5ForConditionalGeneration with the same config and weights as `model`."""
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    twin = T5ForConditionalGeneration(T5Config(**hf_config(cfg)))
-    result = twin.load_state_dict(to_hf_state_dict(model.state_dict()), strict=False)
-    tied = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"}
-    if result.unexpected_keys or not set(result.missing_keys) <= tied:
-        raise RuntimeError(f"weight names differ: {result.unexpected_keys} {result.missing_keys}")
-    twin.tie_weights()
-    return twin.to(next(model.parameters()).device)
 
 
 def step_functions(ours, theirs, batch: dict, autocast) -> dict:
@@ -147,9 +123,7 @@ def bench_gpu(args) -> dict:
     bench.gpu_train (skipped without CUDA)."""
     if not torch.cuda.is_available():
         return {"gpu": "skipped: no CUDA device"}
-    from bench import gpu_train
-
-    argv = ["--batch-size", str(args.gpu_batch), "--steps", str(args.gpu_steps), "--budget-s", str(args.gpu_budget_s)]
+    argv = ["--rows", str(args.gpu_batch), "--steps", str(args.gpu_steps), "--budget-s", str(args.gpu_budget_s)]
     if args.peak_tflops:
         argv += ["--peak-tflops", str(args.peak_tflops)]
     result = gpu_train.main(argv)
@@ -305,7 +279,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--rounds", type=int, default=3, help="interleaved measuring rounds")
     p.add_argument("--steps", type=int, default=2, help="training steps per round and model")
-    p.add_argument("--gpu-batch", type=int, default=16, help="GPU part: rows per step (bench.gpu_train)")
+    p.add_argument("--gpu-batch", type=int, default=16, help="GPU part: packed rows per step (bench.gpu_train)")
     p.add_argument("--gpu-steps", type=int, default=5, help="GPU part: timed steps per preset")
     p.add_argument("--gpu-budget-s", type=float, default=300.0, help="GPU part: time budget in seconds")
     p.add_argument("--peak-tflops", type=float, default=None, help="GPU bf16 peak, if not in the built-in table")

@@ -87,3 +87,30 @@ def test_packing_auto_is_on_with_cuda_only():
     assert packing_for("on", torch.device("cpu")) and not packing_for("off", torch.device("cuda"))
     with pytest.raises(ValueError, match="packing"):
         packing_for("sometimes", torch.device("cpu"))
+
+
+def test_packed_training_resumes_exactly_and_counts_examples(tmp_path, capsys):
+    import json
+
+    from train.checkpoint import latest_checkpoint, load_checkpoint
+    from train.synthetic import make_corpus
+    from train.trainer import TrainConfig, run
+
+    corpus = make_corpus(tmp_path / "corpus", n_train_lines=300, n_val_lines=30, seed=5)
+    opts = dict(data=str(corpus), model="tiny", steps=6, batch_size=4, lr=3e-3, threads=1, num_workers=1,
+                eval_every=3, save_every=3, log_every=1, tensorboard=False, export=False, dropout=0.1,
+                packing="on", max_input_len=64, max_target_len=32, packed_input_len=128, packed_target_len=96,
+                device="cpu")
+    run(TrainConfig(out=str(tmp_path / "a"), **opts))
+    run(TrainConfig(out=str(tmp_path / "b"), stop_at=3, **opts))
+    summary = run(TrainConfig(out=str(tmp_path / "b"), resume="latest", **opts))
+    assert summary["start_step"] == 3
+    a, b = (load_checkpoint(latest_checkpoint(tmp_path / name)) for name in "ab")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    (position,) = a["data"]["positions"]
+    assert position == b["data"]["positions"][0] and position["consumed"] == 6
+    assert position["examples"] > 2 * 4 * 6  # several examples per row, counted
+    printed = capsys.readouterr().out
+    assert "packing on" in printed and "| pad " in printed
+    records = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 <= r["padding"] < 0.5 for r in records if "padding" in r)

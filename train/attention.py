@@ -13,6 +13,7 @@ within it, and relative positions count from each segment's start; without them 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from typing import NamedTuple
@@ -113,6 +114,17 @@ def _sdpa_dtype(device: str, autocast_dtype: torch.dtype, dtype: torch.dtype) ->
     with torch.autocast(device, dtype=autocast_dtype), torch.no_grad():
         q = torch.zeros(1, 1, 1, 8, device=device, dtype=autocast_dtype)
         return F.scaled_dot_product_attention(q, q, q).dtype
+
+
+def sdpa_backends(device: torch.device):
+    """Context pinning SDPA's CUDA kernels to memory-efficient attention (math as the fallback): it takes an
+    additive bias with gradient; cuDNN's kernel, which torch may otherwise pick on Hopper, has given NaN
+    gradients at some lengths and wants no fp32 mask. A no-op elsewhere."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
 def _allowed(q_seg: torch.Tensor, k_seg: torch.Tensor, causal: bool) -> torch.Tensor:

@@ -57,8 +57,10 @@ PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, 
 
 def training_flops(model, input_tokens: float, target_tokens: float) -> float:
     """Model FLOPs of a training step (forward + backward = 6 x multiply-adds per weight per token it
-    touches): encoder weights per real input token, decoder weights and the LM head per real target token.
+    touches): encoder weights per real input token, decoder weights and the LM head per real target token,
+    except the decoder's cross-attention key/value projections, which run on every real input token.
     Attention score FLOPs are left out (small at T5's lengths), so MFU is slightly understated."""
     encoder = sum(p.numel() for p in model.encoder.parameters())
-    decoder = sum(p.numel() for p in model.decoder.parameters()) + model.shared.weight.numel()
-    return 6.0 * (encoder * input_tokens + decoder * target_tokens)
+    cross_kv = sum(block.cross.k.weight.numel() + block.cross.v.weight.numel() for block in model.decoder.layers)
+    decoder = sum(p.numel() for p in model.decoder.parameters()) + model.shared.weight.numel() - cross_kv
+    return 6.0 * ((encoder + cross_kv) * input_tokens + decoder * target_tokens)

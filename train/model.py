@@ -37,6 +37,7 @@ from train.attention import (
     padding_mask,
     positions_like,
     relative_position_bucket,
+    sdpa_backends,
     sdpa_segment_mask,
 )
 from train.config import ModelConfig
@@ -158,9 +159,10 @@ class Attention(nn.Module):
         if isinstance(mask, FlexMask):
             out = flex_attend(q, k, v, mask, self.flex_compiled)
         else:  # `mask` comes cast once per stack to the dtype SDPA computes in (see compute_dtype)
-            out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, scale=1.0
-            )
+            with sdpa_backends(q.device):
+                out = F.scaled_dot_product_attention(
+                    q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, scale=1.0
+                )
         out = out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)
         return self.o(out if rows is None else rows.pack(out))
 

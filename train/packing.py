@@ -58,9 +58,9 @@ def pack_batches(examples: Iterable[tuple[np.ndarray, np.ndarray]], rows: int, i
 def collate_packed(batch: list[list[tuple[np.ndarray, np.ndarray]]], rows: int, input_len: int, target_len: int,
                    pad_id: int, decoder_start_id: int) -> dict:
     """Model-ready tensors of a packed batch, always `rows` x `input_len` / `target_len` (missing rows are
-    all padding): ids, keep-mask, shifted decoder inputs, labels (-100 on padding), and per slot the
-    segment number and position within the segment (`input_segments`, `input_offsets`, `target_segments`,
-    `target_offsets`, int32); `examples` counts the examples."""
+    all padding): ids, keep-mask, shifted decoder inputs, labels (-100 on padding), `label_positions`, and
+    per slot the segment number and position within the segment (`input_segments`, `input_offsets`,
+    `target_segments`, `target_offsets`, int32); `examples` counts the examples."""
     input_ids = np.full((rows, input_len), pad_id, dtype=np.int64)
     decoder_input_ids = np.full((rows, target_len), pad_id, dtype=np.int64)
     labels = np.full((rows, target_len), -100, dtype=np.int64)
@@ -85,6 +85,8 @@ def collate_packed(batch: list[list[tuple[np.ndarray, np.ndarray]]], rows: int, 
         "decoder_input_ids": torch.from_numpy(decoder_input_ids),
         "labels": torch.from_numpy(labels),
         **{name: torch.from_numpy(values) for name, values in segments.items()},
+        # flat indices of labelled slots (found on the host): the LM head and loss skip the padding
+        "label_positions": torch.from_numpy(np.flatnonzero(labels.reshape(-1) >= 0)),
         "examples": sum(len(row) for row in batch),
     }
 
