@@ -67,7 +67,7 @@ def load_corpus() -> tuple[dict[str, str], str]:
     """(name -> text, description): the real novels (decoded as ingest does) or a generated corpus."""
     if not CORPUS.is_dir():
         return _generated_corpus(), f"generated (~{GENERATED_MB} MB; {CORPUS} absent)"
-    from transforms.encoding import decode_bytes
+    from transforms.ingest.encoding import decode_bytes
 
     docs = {p.name: decode_bytes(p.read_bytes()).text for p in sorted(CORPUS.glob("*.txt"))}
     return docs, str(CORPUS)

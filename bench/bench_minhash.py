@@ -152,7 +152,7 @@ def bench_accuracy(keys: list[str], seeds=(1, 2, 3, 4), pairs: int = 60) -> dict
 
 def _stage_docs(texts: list[str]) -> list[dict]:
     from transforms.dedupe.keytext import han_count
-    from transforms.ingest import doc_id_of
+    from transforms.ingest.parse import doc_id_of
 
     rng = np.random.default_rng(3)
     docs = []
@@ -199,7 +199,7 @@ def _time_stage(paths: list[str]) -> float:
     with beam.Pipeline(runner="FnApiRunner", options=PipelineOptions(flags=[], direct_num_workers=1)) as p:
         docs = p | beam.Create(paths) | beam.Reshuffle() | beam.Map(_load_doc)
         res = docs | DedupeDocuments(DedupeConfig())
-        _ = res.kept | "CountKept" >> beam.combiners.Count.Globally()
+        _ = res.main | "CountKept" >> beam.combiners.Count.Globally()
     return time.perf_counter() - t0
 
 

@@ -4,7 +4,7 @@ Run as ``python -m bench.bench_pipeline`` (or as part of ``python -m bench``). C
 novels (../shared/corpus/novels) cut into ``groups`` balanced groups of whole novels (4 groups of
 ~11.7 MB by default); size 1x is the first group, 2x the first two, 4x all four, i.e. the whole
 novels folder: every size is distinct text. Without the folder, ``groups`` corpora of
-``generated_mb`` each from pipelines.sample_corpus (one seed per group, ~44 MB in all, about the
+``generated_mb`` each from pipelines.corpus.sample (one seed per group, ~44 MB in all, about the
 novels' size). Figures (every one: median of ``repeats`` runs):
 
 * ``vocab`` — sentencepiece training with the default [vocab] config on the segments of the
@@ -80,7 +80,7 @@ def load_corpus(s: Settings) -> BenchCorpus:
 def prepare(cfg, corpus: BenchCorpus, size: int = 1) -> dict:
     """Run the plain loops once over the first `size` groups (warm-up) and keep every stage's input."""
     from bench import stages as st
-    from transforms.ingest import InputFile
+    from transforms.ingest.parse import InputFile
 
     files = [InputFile(path=str(p), source=p.name) for p in corpus.files(size)]
     ing = st.loop_ingest(cfg, files)
@@ -266,7 +266,7 @@ def bench_builds(corpus: BenchCorpus, model_path: Path, s: Settings) -> dict:
 # ------------------------------------------------------------------------------------------ all
 def run(s: Settings, cfg=None) -> dict:
     """Everything in `s.sections`; returns the figures (corpus, vocab, stages, builds)."""
-    from pipelines.config import load_config
+    from pipelines.build.config import load_config
 
     cfg = cfg or load_config(None)
     if s.workdir is None:

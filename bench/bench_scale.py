@@ -40,7 +40,7 @@ def source_folder(workdir: Path, generated_mb: float = 45.0) -> tuple[Path, str]
     """The folder whose files are copied: the shared novels, else generated sample novels (.txt only)."""
     if NOVELS.is_dir():
         return NOVELS, f"../shared/corpus/novels ({len(list(NOVELS.iterdir()))} files)"
-    from pipelines.sample_corpus import generate
+    from pipelines.corpus.sample import generate
 
     src = workdir / "generated"
     src.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ def _segments(groups: int = 4) -> tuple[list[dict], object]:
 
     from bench.bench_pipeline import prepare
     from bench.common import generated_corpus, novels_corpus
-    from pipelines.config import load_config
+    from pipelines.build.config import load_config
 
     cfg = load_config(None)
     corpus = novels_corpus(groups) or generated_corpus(groups, 11.0, Path(tempfile.mkdtemp(prefix="longlm-vocab-")))

@@ -31,7 +31,7 @@ NOVELS = CORPUS_ROOT / "novels"
 #: Packages whose versions go into results.json.
 PACKAGES = ("apache-beam", "pyarrow", "numpy", "torch", "transformers", "sentencepiece", "jieba", "datasketch",
             "OpenCC", "regex", "psutil")
-#: Generated documents average ~22 KB (pipelines.sample_corpus.generate at default settings).
+#: Generated documents average ~22 KB (pipelines.corpus.sample.generate at default settings).
 GENERATED_DOC_MB = 0.0224
 
 
@@ -244,10 +244,10 @@ def novels_corpus(groups: int) -> BenchCorpus | None:
 
 
 def generated_corpus(groups: int, group_mb: float, directory: Path, seed: int = 1000) -> BenchCorpus:
-    """`groups` corpora from pipelines.sample_corpus.generate (novel-like text with planted duplicates,
+    """`groups` corpora from pipelines.corpus.sample.generate (novel-like text with planted duplicates,
     junk and bad inputs), one seed each (so distinct lexicons: no text shared between groups), about
     `group_mb` MB each, written under `directory`."""
-    from pipelines.sample_corpus import generate
+    from pipelines.corpus.sample import generate
 
     out = []
     docs = max(8, round(group_mb / GENERATED_DOC_MB))
@@ -262,7 +262,7 @@ def generated_corpus(groups: int, group_mb: float, directory: Path, seed: int = 
             paths.append(path)
         out.append(paths)
     mb = sum(p.stat().st_size for g in out for p in g) / 1e6
-    return BenchCorpus(f"generated (pipelines.sample_corpus, {groups} seeds, {mb:.1f} MB)", out)
+    return BenchCorpus(f"generated (pipelines.corpus.sample, {groups} seeds, {mb:.1f} MB)", out)
 
 
 def fingerprint(paths: list[Path]) -> str:

@@ -8,7 +8,8 @@ tokens only: `train.metrics.training_flops` / the device's dense bf16 peak), and
 the tokens/s of transformers' T5ForConditionalGeneration (same config and weights) on the *same
 examples*, padded as one batch. Example lengths are drawn from CORPUS's train shards (else from a
 built-in spread like theirs), token ids at random; packed rows hold `--input-len` / `--target-len` slots.
-`--check-flex` first compares FlexAttention's loss and gradients with SDPA's (needs CUDA for flex's backward).
+`--check-flex` first compares FlexAttention's and SDPA's loss and gradients with an fp32 SDPA reference
+(needs CUDA for flex's backward). transformers may take a step's examples in micro-batches (`--hf-micro-batch`).
 Without CUDA it says so and exits 0; `--device cpu --dtype float32 --presets tiny` is a smoke run of the
 same code paths (the tests use it). Figures go to bench/README.md, not code.
 """
@@ -198,19 +199,25 @@ def measure_transformers(model, cfg: ModelConfig, groups: list, args, device: to
         twin = hf_twin(model, cfg).train()
     except ImportError:
         return {"hf status": "transformers not installed"}
-    batches = [collate(group, StreamConfig(pad_to_multiple=8)) for group in groups]
-    real = sum(float(b["attention_mask"].sum() + (b["labels"] != -100).sum()) for b in batches) / len(batches)
     keys = ("input_ids", "attention_mask", "decoder_input_ids", "labels")
-    on_device = [{k: b[k].to(device) for k in keys} for b in batches]
+    size = args.hf_micro_batch or max(len(group) for group in groups)
+    steps_of = [[collate(group[i:i + size], StreamConfig(pad_to_multiple=8)) for i in range(0, len(group), size)]
+                for group in groups]  # one optimizer step per group, in micro-batches of `size` examples
+    real = sum(float(b["attention_mask"].sum() + (b["labels"] != -100).sum()) for micro in steps_of for b in micro)
+    real /= len(steps_of)
+    on_device = [[{**{k: b[k].to(device) for k in keys}, "labelled": float((b["labels"] != -100).sum())} for b in micro]
+                 for micro in steps_of]  # labelled tokens counted on the host copies: no sync in the step
     fused = device.type == "cuda"
     optimizer = torch.optim.AdamW(twin.parameters(), lr=1e-4, fused=fused)
     autocast = _autocast(args, device)
 
-    def step(b):
-        with autocast():
-            loss = twin(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
-                        decoder_input_ids=b["decoder_input_ids"], labels=b["labels"], use_cache=False).loss
-        loss.backward()
+    def step(micro):
+        total = sum(b["labelled"] for b in micro)
+        for b in micro:
+            with autocast():
+                loss = twin(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
+                            decoder_input_ids=b["decoder_input_ids"], labels=b["labels"], use_cache=False).loss
+            (loss * (b["labelled"] / total)).backward()
         torch.nn.utils.clip_grad_norm_(twin.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -223,31 +230,42 @@ def measure_transformers(model, cfg: ModelConfig, groups: list, args, device: to
 
 
 def check_flex(device: torch.device, dtype: str) -> dict:
-    """FlexAttention vs SDPA on one packed batch of `small` (dropout 0): relative differences of the loss,
-    of the gradients of every parameter (worst one named) and of the encoder's bias table."""
+    """FlexAttention vs SDPA on one packed batch of `small` (dropout 0), both against an fp32 SDPA reference
+    (TF32 off): relative error of the loss and of every parameter's gradient (the worst one, and the two
+    bias tables') for flex and for SDPA in `dtype`, and for flex in fp32."""
     cfg = preset("small", vocab_size=T5_VOCAB_SIZE, dropout_rate=0.0)
     args = argparse.Namespace(seed=1, data=None, rows=8, max_input_len=512, max_target_len=512, input_len=1024,
                               target_len=512, packing="on")
     (batch, _), = packed_batches(cfg, args, 1)
     b = {k: v.to(device) for k, v in batch.items() if torch.is_tensor(v)}
     segments = Segments(b["input_segments"], b["input_offsets"], b["target_segments"], b["target_offsets"])
-    results = {}
     model = build_model(cfg, seed=0, device=device).train()
-    autocast = _autocast(argparse.Namespace(dtype=dtype), device)
-    for backend in ("sdpa", "flex"):
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+    def run(backend: str, precision: str):
         model.set_attention(backend, compiled=backend == "flex" and device.type == "cuda")
         model.zero_grad(set_to_none=True)
-        with autocast():
+        with _autocast(argparse.Namespace(dtype=precision), device)():
             loss = model(b["input_ids"], b["decoder_input_ids"], b["attention_mask"], b["labels"], segments=segments)
         loss.backward()
-        results[backend] = (loss.detach().double(), {n: p.grad.double() for n, p in model.named_parameters()})
-    (loss_s, grads_s), (loss_f, grads_f) = results["sdpa"], results["flex"]
-    rel = {n: float((grads_f[n] - grads_s[n]).norm() / grads_s[n].norm().clamp(min=1e-30)) for n in grads_s}
-    worst = max(rel, key=rel.get)
-    table = "encoder.layers.0.attn.relative_attention_bias.weight"
-    return {"loss_rel": float((loss_f - loss_s).abs() / loss_s.abs()), "worst_grad": worst,
-            "worst_grad_rel": rel[worst], "bias_table_grad_rel": rel[table],
-            "decoder_bias_table_grad_rel": rel["decoder.layers.0.attn.relative_attention_bias.weight"]}
+        return loss.detach().double(), {n: p.grad.double() for n, p in model.named_parameters()}
+
+    try:
+        ref_loss, ref = run("sdpa", "float32")
+        runs = {"flex fp32": run("flex", "float32"), f"flex {dtype}": run("flex", dtype),
+                f"sdpa {dtype}": run("sdpa", dtype)}
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    tables = {"enc bias": "encoder.layers.0.attn.relative_attention_bias.weight",
+              "dec bias": "decoder.layers.0.attn.relative_attention_bias.weight"}
+    out = {}
+    for name, (loss, grads) in runs.items():
+        rel = {n: float((grads[n] - ref[n]).norm() / ref[n].norm().clamp(min=1e-30)) for n in ref}
+        worst = max(rel, key=rel.get)
+        out[name] = {"loss": float((loss - ref_loss).abs() / ref_loss.abs()), "worst grad": rel[worst],
+                     "worst": worst, **{k: rel[v] for k, v in tables.items()}}
+    return out
 
 
 def format_table(rows: list[dict]) -> str:
@@ -296,6 +314,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--activation-checkpointing", action="store_true", help="recompute blocks in backward")
     p.add_argument("--compile", action="store_true", help="torch.compile the blocks (as train --compile)")
     p.add_argument("--transformers", action="store_true", help="also transformers' T5 on the same examples")
+    p.add_argument("--hf-micro-batch", type=int, default=None,
+                   help="transformers: examples per micro-batch of its step (default: all of a step's at once)")
     p.add_argument("--check-flex", action="store_true", help="first compare flex's loss and gradients with SDPA's")
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak TFLOP/s, if not a known GPU")
     return p.parse_args(argv)
@@ -325,8 +345,10 @@ def main(argv=None) -> dict:
     result: dict = {"device": name}
     if args.check_flex:
         result["flex_check"] = check_flex(device, args.dtype)
-        print("flex vs sdpa (small, packed, dropout 0): " + ", ".join(
-            f"{k} {v:.2e}" if isinstance(v, float) else f"{k} {v}" for k, v in result["flex_check"].items()), flush=True)
+        print("relative error against fp32 SDPA (small, one packed batch of 8 x 1024/512, dropout 0):")
+        for name, errors in result["flex_check"].items():
+            print(f"  {name:<10} " + " | ".join(f"{k} {v:.2e}" if isinstance(v, float) else f"{k} {v}"
+                                               for k, v in errors.items()), flush=True)
     rows = []
     for preset_name in [p for p in args.presets.split(",") if p]:
         if time.perf_counter() >= deadline:

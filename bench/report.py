@@ -243,7 +243,7 @@ def scale_plan(figures: dict) -> dict:
 
 def _volumes(st: dict) -> dict:
     """Output and shuffle sizes at PLAN_CORPUS_MB, scaled from the stage slice, and the shard counts they need."""
-    from pipelines.config import OutputConfig
+    from pipelines.build.config import OutputConfig
 
     raw, parquet, pickled = st.get("raw_mb"), st.get("write", {}).get("parquet_mb"), st.get("pickled_input_mb")
     if not raw or not parquet or not pickled:

@@ -51,7 +51,7 @@ def copy_table(bands: list[list[str]], copy: int) -> dict[int, str]:
 
 
 def _decode(data: bytes) -> str:
-    from transforms.encoding import decode_bytes
+    from transforms.ingest.encoding import decode_bytes
 
     return decode_bytes(data).text
 

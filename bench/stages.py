@@ -1,7 +1,7 @@
 """Each build stage twice: its pure functions in a plain Python loop, and its Beam transform alone.
 
-The Beam side is the build's own wiring: a bench stage names the entries of ``pipelines.build.STAGES``
-it runs, applied by the build's stage walker (``pipelines.assembler.run_stages``), and the write bench
+The Beam side is the build's own wiring: a bench stage names the entries of ``pipelines.build.stages.STAGES``
+it runs, applied by the build's stage walker (``pipelines.build.assembler.run_stages``), and the write bench
 takes its tables from the same list, so nothing here wires a stage a second time.
 
 Both sides do the same work on the same pre-materialized inputs (the loop of the previous stage
@@ -34,14 +34,14 @@ import apache_beam as beam
 from bench.common import timed
 
 IN_PROCESS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
-#: The tables the write bench writes (as pipelines.build.STAGES declares them), by "directory" with _ for /.
+#: The tables the write bench writes (as pipelines.build.stages.STAGES declares them), by "directory" with _ for /.
 WRITE_TABLES = ("documents", "examples_train", "examples_validation", "rejects", "filtered", "duplicates")
 
 
 # ------------------------------------------------------------------------------------------ plain loops
 def loop_ingest(cfg, files: list) -> dict:
-    """Read each file (transforms.ingest.InputFile), sha256 it (as ingest does for the manifest), parse it."""
-    from transforms.ingest import parse_source
+    """Read each file (transforms.ingest.parse.InputFile), sha256 it (as ingest does for the manifest), parse it."""
+    from transforms.ingest.parse import parse_source
 
     docs, rejects = [], []
     for item in files:
@@ -214,9 +214,9 @@ def loop_examples(cfg, docs: list[dict], model: bytes) -> dict:
 
 
 def _table_specs(cfg) -> dict:
-    """name -> (spec, shards, subdir, row group size) of the WRITE_TABLES, as pipelines.build.STAGES declares
+    """name -> (spec, shards, subdir, row group size) of the WRITE_TABLES, as pipelines.build.stages.STAGES declares
     them. Shard counts 0 (derived from the input size at launch) are measured with 8, as before auto-sizing."""
-    from pipelines.build import STAGES
+    from pipelines.build.stages import STAGES
 
     o = cfg.output
     tables = {t.directory.replace("/", "_"): t for s in STAGES for t in s.tables}
@@ -228,7 +228,8 @@ def loop_write(cfg, tables: dict[str, list[dict]], out_dir: str) -> dict:
     """transforms.shard_writer without Beam: shard by key hash, sort, encode zstd Parquet, write atomically."""
     from apache_beam.io.filesystems import FileSystems
 
-    from transforms.shard_writer import shard_name, shard_of, sort_rows, table_bytes, write_atomically
+    from transforms.atomic_files import write_atomically
+    from transforms.shard_writer import shard_name, shard_of, sort_rows, table_bytes
 
     files: dict[str, list] = {}
     for name, (spec, n, subdir, row_group) in _table_specs(cfg).items():
@@ -246,10 +247,10 @@ def loop_write(cfg, tables: dict[str, list[dict]], out_dir: str) -> dict:
 
 # ------------------------------------------------------------------------------------------ pipelines
 def pipe_build(names: tuple[str, ...], cfg, pcolls: dict, model: bytes | None = None) -> dict:
-    """Apply the build's stages `names` (pipelines.build.STAGES, wired by its own walker) to the one input
+    """Apply the build's stages `names` (pipelines.build.stages.STAGES, wired by its own walker) to the one input
     PCollection; the vocab stage's model is `model` (a Create). Returns every main and side output by name."""
-    from pipelines.assembler import Context, run_stages
-    from pipelines.build import STAGES
+    from pipelines.build.assembler import Context, run_stages
+    from pipelines.build.stages import STAGES
     from transforms.result import StageResult
 
     (source,) = pcolls.values()
@@ -259,7 +260,7 @@ def pipe_build(names: tuple[str, ...], cfg, pcolls: dict, model: bytes | None = 
     run_stages(source, [s for s in STAGES if s.name in names], ctx)
     outputs = {}
     for result in ctx.results.values():
-        outputs.update({result.name: result.main, **result.side})
+        outputs.update({result.main_name: result.main, **result.side})
     return outputs
 
 

@@ -23,7 +23,7 @@ ACCOUNTING_TABLES = {"documents": "kept", "rejects": "rejected", "filtered": "fi
 READ_COUNTER = "ingest.records"
 
 
-#: Config table holding content hashes and byte-changing versions (pipelines.fingerprints).
+#: Config table holding content hashes and byte-changing versions (pipelines.build.fingerprints).
 FINGERPRINTS_KEY = "fingerprints"
 #: Config keys that name files whose *contents* the fingerprints hash: left out of the version id.
 PATH_KEYS = (("vocab", "model_path"), ("clean", "patterns_file"))

@@ -68,7 +68,7 @@ REJECTS = TableSpec(
             pa.field("record_id", pa.string(), nullable=False),  # blake2b of (source, locator)
             pa.field("source", pa.string()),
             pa.field("locator", pa.string()),  # "" (whole file), "line N", "row N (row group G, R rows)", "part K/N ..."
-            pa.field("reason", pa.string()),  # a reason code, see transforms.ingest.RejectReason
+            pa.field("reason", pa.string()),  # a reason code, see transforms.ingest.parse.RejectReason
             pa.field("detail", pa.string()),  # human-readable explanation
             pa.field("byte_length", pa.int64()),
             pa.field("stage", pa.string()),  # stage that rejected it: "ingest", "clean", "segment", "examples"

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from pipelines.sample_corpus import write_sample_corpus
-from pipelines.verify import verify
+from pipelines.corpus.sample import write_sample_corpus
+from pipelines.corpus.verify import verify
 
 SMALL_CONFIG = """
 [output]
@@ -134,7 +134,7 @@ def test_planted_duplicates_precision_and_recall(sample):
     """Pairs of documents put in one cluster vs the generator's planted exact and near duplicates."""
     from itertools import combinations
 
-    from pipelines.sample_corpus import key_text_jaccard
+    from pipelines.corpus.sample import key_text_jaccard
 
     tmp, truth = sample
     cluster_of = {}

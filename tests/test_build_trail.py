@@ -1,6 +1,6 @@
 """`longlm build` names the hand-off where documents vanished when the accounting identity fails."""
 
-from pipelines.build_cmd import document_trail
+from pipelines.build.run import document_trail
 
 
 def _manifest(counters, documents_rows):

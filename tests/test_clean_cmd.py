@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from pipelines import clean_cmd
+from pipelines.cli import clean as clean_cmd
 
 RAW = (
     "\ufeff　　第一回　宴桃园豪杰三结义\r\n"

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import regex
 
-from transforms.cleaning.cleaner import Cleaner, CleanResult
+from transforms.cleaning.cleaner import Cleaner
 from transforms.cleaning.config import CleanConfig, FilterConfig
-from transforms.cleaning.filters import quality_check
+from transforms.cleaning.filters import CleanResult, quality_check
 from transforms.cleaning.headings import is_chapter_heading
-from transforms.encoding import decode_bytes
+from transforms.ingest.encoding import decode_bytes
 
 pytestmark = pytest.mark.shared_corpus
 

@@ -8,7 +8,7 @@ import argparse
 
 import pytest
 
-from pipelines import clean_cmd
+from pipelines.cli import clean as clean_cmd
 from transforms.cleaning.junk import strip_credits
 from transforms.cleaning.patterns import load_patterns
 

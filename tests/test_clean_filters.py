@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from transforms.charsets import GB2312_LEVEL1
-from transforms.cleaning.cleaner import Cleaner, CleanResult
+from transforms.cleaning.cleaner import Cleaner
 from transforms.cleaning.config import CleanConfig, FilterConfig
 from transforms.cleaning.filters import (
     COMMON_HAN_RATIO,
@@ -17,6 +17,7 @@ from transforms.cleaning.filters import (
     PUNCTUATION_RATE,
     REMOVED_RATIO,
     TOP_NGRAM_REPETITION,
+    CleanResult,
     dup_line_fraction,
     han_count,
     punctuation_rate,

@@ -25,8 +25,8 @@ from transforms.cleaning.cleaner import Cleaner
 from transforms.cleaning.config import CleanConfig, FilterConfig
 from transforms.cleaning.filters import quality_check
 from transforms.cleaning.headings import is_chapter_heading
-from transforms.encoding import decode_bytes
 from transforms.examples.config import ExamplesConfig
+from transforms.ingest.encoding import decode_bytes
 from transforms.segment import CLOSERS, TERMINALS, SegmentConfig, segment_document
 
 _WS = re.compile(r"\s+")
@@ -110,7 +110,7 @@ def test_chapter_headings_inside_the_one_line_still_cut_segments(verdicts, capsy
 
 
 def test_planted_junk_of_the_sample_corpus_is_still_caught(capsys):
-    from pipelines.sample_corpus import generate
+    from pipelines.corpus.sample import generate
 
     files, truth = generate()
     cleaner, cfg = Cleaner(CleanConfig()), FilterConfig()

@@ -11,7 +11,6 @@ from schemas.tables import DOCUMENTS, FILTERED, empty_row
 from transforms.cleaning.cleaner import Cleaner
 from transforms.cleaning.config import CleanConfig, FilterConfig
 from transforms.cleaning.stage import CleanDocuments
-from transforms.stats import STATS
 
 GOOD = "\u3000\u3000他说：“今天的天气很好，我们出去走走吧。”她点了点头，拿起伞跟着他出了门。\n" + "\n".join(
     f"\u3000\u3000第{i}段：城外的河水涨了，渡口的船家说要等三天才能过河，众人只得在客店里住下。" for i in range(10)
@@ -49,7 +48,7 @@ def test_clean_documents_outputs_kept_filtered_and_stats():
 
     with beam.Pipeline(runner="FnApiRunner") as p:
         result = p | beam.Create(docs) | CleanDocuments(clean_cfg, FilterConfig())
-        kept = result.kept | "KeptView" >> beam.Map(
+        kept = result.output("kept") | "KeptView" >> beam.Map(
             lambda d: (d["doc_id"], d["text"], d["char_length"], d["han_chars"], d["raw_char_length"], sorted(d))
         )
         assert_that(
@@ -68,7 +67,7 @@ def test_clean_documents_outputs_kept_filtered_and_stats():
             ),
             label="Kept",
         )
-        filtered = result.filtered | "FilteredView" >> beam.Map(
+        filtered = result.output("filtered") | "FilteredView" >> beam.Map(
             lambda r: (list(r), r["source"], r["reason"], r["char_length"], r["raw_char_length"])
         )
         assert_that(
@@ -82,7 +81,7 @@ def test_clean_documents_outputs_kept_filtered_and_stats():
             ),
             label="Filtered",
         )
-        totals = result[STATS] | beam.CombinePerKey(sum)
+        totals = result.stats | beam.CombinePerKey(sum)
         picked = totals | beam.Filter(
             lambda kv: kv[0] in ("clean.docs_in", "filter.kept", "filter.filtered.min_length",
                                  "filter.filtered.traditional", "clean.hits.urls", "clean.hits.watermarks")
@@ -114,6 +113,6 @@ def test_filtered_value_and_threshold_are_floats_from_the_verdict():
     with beam.Pipeline(runner="FnApiRunner") as p:
         result = p | beam.Create([doc]) | CleanDocuments(CleanConfig(), FilterConfig(min_chars=50))
         assert_that(
-            result.filtered | beam.Map(lambda r: (r["reason"], r["value"], r["threshold"], r["title"], r["doc_id"])),
+            result.output("filtered") | beam.Map(lambda r: (r["reason"], r["value"], r["threshold"], r["title"], r["doc_id"])),
             equal_to([("min_length", 4.0, 50.0, "short", doc["doc_id"])]),
         )

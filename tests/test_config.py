@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from pipelines.config import config_from_dict, load_config, render_default_config, tomllib
+from pipelines.build.config import config_from_dict, load_config, render_default_config, tomllib
 from transforms.config_base import ConfigError
 
 

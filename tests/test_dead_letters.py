@@ -16,10 +16,10 @@ import transforms.cleaning.stage as clean_stage
 import transforms.examples.transform as examples_stage
 import transforms.segment as segment_stage
 from pipelines.cli import main
-from pipelines.sample_corpus import write_sample_corpus
-from pipelines.verify import verify
+from pipelines.corpus.sample import write_sample_corpus
+from pipelines.corpus.verify import verify
 from transforms.dead_letters import DEAD_LETTERS, guarded
-from transforms.ingest import doc_id_of
+from transforms.ingest.parse import doc_id_of
 
 SMALL_CONFIG = "[output]\ndocuments_shards = 2\nexamples_shards = 2\n"
 

@@ -26,7 +26,7 @@ from transforms.dedupe.lsh import (
     classified_bucket_edges,
 )
 from transforms.dedupe.minhash import permutations, shingle_hashes, sig_to_bytes, signature, unique_hashes
-from transforms.encoding import decode_bytes
+from transforms.ingest.encoding import decode_bytes
 
 pytestmark = pytest.mark.shared_corpus
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 
+from tests.reference import exact_jaccard, verified_bucket_edges
 from transforms.dedupe.components import star_contraction, union_find_components
 from transforms.dedupe.config import DedupeConfig
 from transforms.dedupe.keytext import han_count, key_text, make_converter
-from transforms.dedupe.lsh import Verifier, band_keys, lsh_params, verified_bucket_edges
+from transforms.dedupe.lsh import Verifier, band_keys, lsh_params
 from transforms.dedupe.minhash import (
-    exact_jaccard,
     permutations,
     shingle_hashes,
     sig_to_bytes,
@@ -127,10 +127,10 @@ def test_beam_stage_on_a_subset(books, shingled):
     with tempfile.TemporaryDirectory() as out:
         with beam.Pipeline(runner="FnApiRunner") as p:
             res = p | beam.Create(docs) | DedupeDocuments(CFG)
-            res.kept | "k" >> beam.Map(lambda d: json.dumps([d["source"], d["cluster_id"], d["cluster_size"]])) | (
+            res.output("kept") | "k" >> beam.Map(lambda d: json.dumps([d["source"], d["cluster_id"], d["cluster_size"]])) | (
                 "wk" >> beam.io.WriteToText(out + "/kept")
             )
-            res.duplicates | "d" >> beam.Map(json.dumps) | "wd" >> beam.io.WriteToText(out + "/dups")
+            res.output("duplicates") | "d" >> beam.Map(json.dumps) | "wd" >> beam.io.WriteToText(out + "/dups")
         kept = [json.loads(x) for f in glob.glob(out + "/kept*") for x in open(f, encoding="utf-8")]
         dups = [json.loads(x) for f in glob.glob(out + "/dups*") for x in open(f, encoding="utf-8")]
     by_source = {d["source"]: d for d in docs}

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from datasketch import MinHashLSH
 
+from tests.reference import verified_bucket_edges
 from transforms.dedupe.lsh import (
     Verifier,
     band_keys,
     bucket_pairs,
     containment_jaccard_floor,
     lsh_params,
-    verified_bucket_edges,
 )
 from transforms.dedupe.minhash import sig_to_bytes
 

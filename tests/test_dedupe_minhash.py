@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from datasketch import LeanMinHash, MinHash
 
+from tests.reference import exact_jaccard
 from transforms.dedupe.minhash import (
     code_points,
     estimated_containment,
     estimated_jaccard,
-    exact_jaccard,
     is_empty,
     permutations,
     shingle_hashes,

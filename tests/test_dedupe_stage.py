@@ -170,7 +170,7 @@ def run_stage(docs, cfg=None, bcfg=None, workers=1):
     with tempfile.TemporaryDirectory() as out:
         with beam.Pipeline(runner="FnApiRunner", options=opts) as p:
             res = p | beam.Create(docs) | DedupeDocuments(cfg or DedupeConfig(), bcfg or BoilerplateConfig())
-            for name, pcoll in (("kept", res.kept), ("duplicates", res.duplicates), ("stats", res.stats)):
+            for name, pcoll in (("kept", res.main), ("duplicates", res.output("duplicates")), ("stats", res.stats)):
                 (
                     pcoll
                     | f"J{name}" >> beam.Map(lambda x: json.dumps(x, ensure_ascii=False, sort_keys=True))

@@ -3,7 +3,7 @@ import os
 import opencc
 import pytest
 
-from transforms.encoding import DecodeError, decode_bytes
+from transforms.ingest.encoding import DecodeError, decode_bytes
 
 TEXT = "第一回 宴桃园豪杰三结义\n话说天下大势，分久必合，合久必分。“你好！”他说道。\n" * 30
 

@@ -10,7 +10,7 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import inspect_cmd
+from pipelines.cli import inspect as inspect_cmd
 from schemas.tables import EXAMPLES
 from transforms.examples.config import ExamplesConfig
 from transforms.examples.transform import MakeExamples
@@ -43,12 +43,12 @@ def _build(docs, out: str) -> None:
     ex_cfg = ExamplesConfig(validation_fraction=0.2)
     vocab_cfg = VocabConfig(vocab_size=900, num_threads=2, sample_segments=300)
     with beam.Pipeline(runner="FnApiRunner") as p:
-        split_docs = p | beam.Create(docs) | AssignSplits(ex_cfg.validation_fraction, SEED)
-        segments = (split_docs | SegmentDocuments(seg_cfg, ex_cfg)).segments
+        split_docs = (p | beam.Create(docs) | AssignSplits(ex_cfg.validation_fraction, SEED)).main
+        segments = (split_docs | SegmentDocuments(seg_cfg, ex_cfg)).main
         model = segments | TrainVocab(vocab_cfg, SEED, out)
         ex = segments | MakeExamples(ex_cfg, SEED, model=model)
-        ex.train | "WriteTrain" >> WriteTable(EXAMPLES, out, 2, "examples/train")
-        ex.validation | "WriteValidation" >> WriteTable(EXAMPLES, out, 2, "examples/validation")
+        ex.output("train") | "WriteTrain" >> WriteTable(EXAMPLES, out, 2, "examples/train")
+        ex.output("validation") | "WriteValidation" >> WriteTable(EXAMPLES, out, 2, "examples/validation")
         split_docs | beam.Map(lambda d: (d["doc_id"], d["split"])) | beam.combiners.ToList() | beam.Map(
             lambda pairs: __import__("pathlib").Path(out, "splits.txt").write_text(repr(sorted(pairs))))
 

@@ -21,7 +21,7 @@ from apache_beam.transforms.core import CallableWrapperDoFn
 from faults import RetryingFnApiRunner
 
 from pipelines.cli import main
-from pipelines.sample_corpus import write_sample_corpus
+from pipelines.corpus.sample import write_sample_corpus
 
 SMALL_CONFIG = """
 [output]
@@ -147,7 +147,7 @@ def _ours(obj) -> bool:
 
 def instrument_every_dofn(monkeypatch) -> None:
     """Wrap every DoFn class of this project, and every Map/FlatMap of one of its functions."""
-    import pipelines.build  # noqa: F401 - imports every stage module the build uses
+    import pipelines.build.stages  # noqa: F401 - imports every stage module the build uses
 
     for cls in set(_subclasses(beam.DoFn)):
         if _ours(cls) and "process" in vars(cls):

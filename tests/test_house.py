@@ -11,12 +11,12 @@ import apache_beam as beam
 import pytest
 import regex
 
-from pipelines import build
-from pipelines.config import load_config
+from pipelines.build import stages as build
+from pipelines.build.config import load_config
 from schemas.tables import DOCUMENTS, FILTERED, SIGNATURES, make_row
 from transforms.cleaning.chars import _WHITE_SPACE_RUN, han_count, normalize_line, normalized_lines
 from transforms.documents import with_text
-from transforms.ingest import InputFile
+from transforms.ingest.parse import InputFile
 from transforms.result import StageResult
 
 
@@ -89,12 +89,12 @@ def test_every_stage_returns_a_stage_result_and_every_table_is_claimed(tmp_path)
         _assemble(bare, tmp_path)
 
 
-def test_stage_result_reads_like_the_old_shapes():
+def test_stage_result_names_its_outputs():
     r = StageResult("kept-pc", "kept", side={"filtered": "f-pc"}, stats="s-pc", dead_letters="d-pc")
-    assert (r.kept, r.main, r.filtered, r["stats"], r["dead_letters"], r.files) == (
+    assert (r.output("kept"), r.output("main"), r.output("filtered"), r.stats, r.dead_letters, r.files) == (
         "kept-pc", "kept-pc", "f-pc", "s-pc", "d-pc", None)
-    with pytest.raises(AttributeError, match="no output 'nope'"):
-        _ = r.nope
+    with pytest.raises(KeyError, match="no output 'nope'"):
+        r.output("nope")
 
 
 def test_the_build_writes_documents_from_the_split_stage():

@@ -5,7 +5,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms.ingest import IngestConfig, doc_id_of, parse_source, title_from_name
+from transforms.ingest.parse import IngestConfig, doc_id_of, parse_source, title_from_name
 
 CFG = IngestConfig()
 NOVEL = "第一章 开端\n话说天下大势，分久必合，合久必分。\n" * 20

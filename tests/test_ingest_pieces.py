@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.ingest import IngestConfig, InputFile, jsonl_ranges, parse_source, split_points
-from transforms.readers import IngestFiles
+from transforms.ingest.parse import IngestConfig, InputFile, jsonl_ranges, parse_source, split_points
+from transforms.ingest.stage import IngestFiles
 
 NOVEL = "第一章 开端\n话说天下大势，分久必合，合久必分。\n" * 20
 _SINKS: dict[str, list] = collections.defaultdict(list)
@@ -36,7 +36,7 @@ def ingest(paths: list[Path], cfg: IngestConfig = IngestConfig()) -> dict:
             ["--direct_running_mode=in_memory"])) as p:
         out = p | beam.Create(files) | IngestFiles(cfg)
         for tag in ("documents", "rejects", "inputs", "stats"):
-            _ = out[tag] | f"Sink{tag}" >> beam.Map(_sink, tag)
+            _ = (out.stats if tag == "stats" else out.output(tag)) | f"Sink{tag}" >> beam.Map(_sink, tag)
     stats = collections.Counter()
     for name, n in _SINKS["stats"]:
         stats[name] += n
@@ -212,8 +212,8 @@ def test_txt_over_max_document_chars_becomes_part_documents(tmp_path):
 @pytest.mark.slow
 def test_build_over_hostile_input_accounts_for_every_record(tmp_path):
     from pipelines.cli import main
-    from pipelines.sample_corpus import write_sample_corpus
-    from pipelines.verify import verify
+    from pipelines.corpus.sample import write_sample_corpus
+    from pipelines.corpus.verify import verify
 
     raw = tmp_path / "raw"
     write_sample_corpus(str(raw), docs=8, seed=5)

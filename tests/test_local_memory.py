@@ -1,6 +1,6 @@
 """The local build's memory estimate warns with the way out; run.json's peaks come from rusage."""
 
-from pipelines import local_memory as lm
+from pipelines.launch import local_memory as lm
 
 
 def test_estimate_grows_with_input_and_warns_only_when_it_would_not_fit():

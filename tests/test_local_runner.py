@@ -9,9 +9,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner, execution
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import local_runner
-from pipelines.local_runner import BoundedBundleFnApiRunner, buffer_parts
-from pipelines.sample_corpus import write_sample_corpus
+from pipelines.corpus.sample import write_sample_corpus
+from pipelines.launch import local_runner
+from pipelines.launch.local_runner import BoundedBundleFnApiRunner, buffer_parts
 from tests.test_build_e2e import build
 
 
@@ -83,7 +83,7 @@ def test_build_under_tiny_bundles_is_byte_identical(tmp_path, monkeypatch):
 
 
 def test_progress_counts_grow_while_a_stage_runs_and_add_up_once():
-    from pipelines.progress import ProgressFnApiRunner, ProgressTracker
+    from pipelines.launch.progress import ProgressFnApiRunner, ProgressTracker
 
     tracker, seen = ProgressTracker(), []
     real = tracker.part_finished

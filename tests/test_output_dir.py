@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.build.config import DOCUMENTS_PARQUET_PER_INPUT_BYTE, EXAMPLES_PARQUET_PER_INPUT_BYTE, OutputConfig
+from pipelines.build.output_dir import prepare_output
 from pipelines.cli import main
-from pipelines.config import DOCUMENTS_PARQUET_PER_INPUT_BYTE, EXAMPLES_PARQUET_PER_INPUT_BYTE, OutputConfig
-from pipelines.output_dir import prepare_output
-from pipelines.sample_corpus import write_sample_corpus
-from pipelines.verify import verify
+from pipelines.corpus.sample import write_sample_corpus
+from pipelines.corpus.verify import verify
 from transforms.config_base import ConfigError
 
 FLAGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
@@ -139,7 +139,7 @@ def test_verify_hashes_in_chunks_and_counts_rows_from_the_footer(tmp_path, monke
 
     from apache_beam.io.filesystems import FileSystems
 
-    from pipelines import verify as verify_mod
+    from pipelines.corpus import verify as verify_mod
     from schemas.tables import EXAMPLES, SCHEMA_VERSION
     from transforms import atomic_files
     from transforms.shard_writer import write_shard

@@ -3,7 +3,7 @@ byte-identical output to the FnApiRunner, and a Dataflow job for gs:// paths is 
 
 The job service and the worker pool run as separate processes, started and killed here. The
 EXTERNAL workers run an interpreter that cannot see this checkout or its editable install: they
-import the project only from the wheel `pipelines.runners.build_wheel` built, the way a remote
+import the project only from the wheel `pipelines.launch.packaging.build_wheel` built, the way a remote
 worker installs it from --extra_package.
 """
 
@@ -24,11 +24,13 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import runners
-from pipelines.build import assemble
+from pipelines.build.config import load_config
+from pipelines.build.inputs import resolve_inputs
+from pipelines.build.stages import assemble
 from pipelines.cli import main
-from pipelines.config import load_config
-from pipelines.sample_corpus import write_sample_corpus
+from pipelines.corpus.sample import write_sample_corpus
+from pipelines.launch import packaging as runners
+from pipelines.launch.options import workers_are_remote
 from transforms.config_base import ConfigError
 
 SMALL_CONFIG = """
@@ -165,7 +167,7 @@ def worker_pool(tmp_path_factory, wheel):
     site = tmp / "site"
     zipfile.ZipFile(wheel).extractall(site)  # what pip does with a pure-Python wheel
     env = _isolated_env(tmp, [site])
-    probe = "import pipelines.build, transforms.ingest, schemas.tables as s, apache_beam; print(s.__file__)"
+    probe = "import pipelines.build.stages, transforms.ingest.parse, schemas.tables as s, apache_beam; print(s.__file__)"
     where = subprocess.run(["python", "-c", probe], env=env, cwd=tmp, capture_output=True, text=True, check=True)
     assert Path(where.stdout.strip()).is_relative_to(site), where.stdout
     blocked = subprocess.run(["python", "-c", "import pipelines"], env=_isolated_env(tmp, []), cwd=tmp,
@@ -228,10 +230,10 @@ def test_local_runners_ship_nothing_and_never_pickle_main():
     assert not plan.remote_workers and plan.wheel is None
     assert options.view_as(beam.options.pipeline_options.SetupOptions).save_main_session is False
     loopback = PipelineOptions(["--runner=PortableRunner", "--job_endpoint=localhost:1", "--environment_type=LOOPBACK"])
-    assert not runners.workers_are_remote(loopback)
+    assert not workers_are_remote(loopback)
     for flags in (["--runner=PortableRunner", "--job_endpoint=h:1"], ["--runner=FlinkRunner", "--flink_master=h:8081"],
                   ["--runner=SparkRunner", "--spark_master_url=spark://h:7077"], DATAFLOW_FLAGS):
-        assert runners.workers_are_remote(PipelineOptions(flags)), flags
+        assert workers_are_remote(PipelineOptions(flags)), flags
 
 
 # --- Dataflow, offline ----------------------------------------------------------------------------
@@ -282,7 +284,7 @@ def _top_level_stages(p: beam.Pipeline) -> list[str]:
 
 def _stages_of_the_build(cfg: Path) -> list[str]:
     p = beam.Pipeline(options=PipelineOptions([]))
-    assemble(p, load_config(str(cfg)), runners.resolve_inputs([GS_INPUT], dry_run=True), f"{BUCKET}/out", [GS_INPUT])
+    assemble(p, load_config(str(cfg)), resolve_inputs([GS_INPUT], dry_run=True), f"{BUCKET}/out", [GS_INPUT])
     return _top_level_stages(p)
 
 
@@ -297,7 +299,7 @@ def test_dataflow_job_for_gs_paths_is_built_offline_with_every_stage(offline, sm
     pytest.importorskip("apache_beam.runners.dataflow.internal.apiclient", reason="needs the gcp extra")
     options = PipelineOptions(DATAFLOW_FLAGS)
     plan = runners.prepare_launch(options, dry_run=True)
-    files = runners.resolve_inputs([GS_INPUT], dry_run=True)
+    files = resolve_inputs([GS_INPUT], dry_run=True)
     p = beam.Pipeline(options=options)
     assemble(p, load_config(str(small_config)), files, f"{BUCKET}/out", [GS_INPUT])
     stages = _top_level_stages(p)

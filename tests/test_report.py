@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from pipelines.report import Options, ReportError, make_report, write_report
-from pipelines.report.doc import NOT_BUILT, Figure, Para, Sample, Table
-from pipelines.report.load import pick_row_groups
+from pipelines.corpus.report import Options, ReportError, make_report, write_report
+from pipelines.corpus.report.doc import NOT_BUILT, Figure, Para, Sample, Table
+from pipelines.corpus.report.load import pick_row_groups
 from schemas import manifest as mf
 from schemas.tables import DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS
 from transforms.shard_writer import sort_rows, table_bytes
@@ -266,7 +266,7 @@ def test_losses_per_filter_and_dedupe_kind_with_two_examples(corpus, report):
 def test_loss_rows_show_containment_of_contained_duplicates():
     import pyarrow as pa
 
-    from pipelines.report.losses import loss_rows
+    from pipelines.corpus.report.losses import loss_rows
 
     dups = pa.Table.from_pylist([
         {"doc_id": f"p{k}", "source": f"part{k}.txt", "locator": "", "title": "", "kind": "contained",
@@ -288,8 +288,8 @@ def test_realized_mask_ratio_and_span_lengths(corpus, report):
 
 
 def test_token_stats_match_construction(corpus):
-    from pipelines.report.data import CorpusData
-    from pipelines.report.load import Corpus
+    from pipelines.corpus.report.data import CorpusData
+    from pipelines.corpus.report.load import Corpus
 
     root, truth = corpus
     stats = CorpusData(Corpus(str(root)), Options()).pooled_stats
@@ -351,9 +351,9 @@ def test_html_is_self_contained_and_escaped(corpus, report):
 
 
 def test_templates_escape_every_text():
-    from pipelines.report.doc import Code, Heading, Report, Section
-    from pipelines.report.render import to_html, to_markdown
-    from pipelines.report.vocab import Part
+    from pipelines.corpus.report.doc import Code, Heading, Report, Section
+    from pipelines.corpus.report.render import to_html, to_markdown
+    from pipelines.corpus.report.vocab import Part
 
     evil = '<script>alert("x")</script>'
     evil_md = '\\<script\\>alert("x")\\</script\\>'
@@ -372,12 +372,12 @@ def test_templates_escape_every_text():
 def test_templates_are_package_data():
     from fnmatch import fnmatch
 
-    from pipelines.config import tomllib
+    from pipelines.build.config import tomllib
 
     root = Path(__file__).resolve().parents[1]
     patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    templates = sorted((root / "pipelines" / "report" / "templates").iterdir())
-    assert templates and all(any(fnmatch(f"templates/{t.name}", p) for p in patterns["pipelines.report"])
+    templates = sorted((root / "pipelines" / "corpus" / "report" / "templates").iterdir())
+    assert templates and all(any(fnmatch(f"templates/{t.name}", p) for p in patterns["pipelines.corpus.report"])
                              for t in templates)
 
 
@@ -438,7 +438,7 @@ def test_sampling_reads_fewer_examples(corpus):
 def test_span_reference_distributions():
     import math
 
-    from pipelines.report.measure import span_reference
+    from pipelines.corpus.report.measure import span_reference
 
     ls = np.arange(1, 60)
     label, pmf = span_reference("poisson", 3.0, ls)
@@ -452,7 +452,7 @@ def test_span_reference_distributions():
 
 
 def test_sentinel_count_follows_config(corpus):
-    from pipelines.report.vocab import Vocab
+    from pipelines.corpus.report.vocab import Vocab
 
     _, truth = corpus
     v = Vocab(truth.model, num_sentinels=10)

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from pipelines.report import Options, make_report
-from pipelines.report.doc import NOT_BUILT, Table
-from pipelines.sample_corpus import write_sample_corpus
+from pipelines.corpus.report import Options, make_report
+from pipelines.corpus.report.doc import NOT_BUILT, Table
+from pipelines.corpus.sample import write_sample_corpus
 
 BEAM = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 

@@ -1,5 +1,5 @@
-"""The FnApiRunner's multi-process mode loses elements at stage hand-offs at a few hundred MB (README,
-"Performance"): the reproduction, kept runnable but skipped by default (each build takes minutes).
+"""The FnApiRunner's multi-process mode loses elements at stage hand-offs at a few hundred MB (bench/README.md,
+"Performance diary"): the reproduction, kept runnable but skipped by default (each build takes minutes).
 
     LONGLM_STRESS=1 .venv/bin/python -m pytest -q tests/test_runner_data_loss.py
 

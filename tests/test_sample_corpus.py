@@ -1,4 +1,4 @@
-from pipelines.sample_corpus import generate
+from pipelines.corpus.sample import generate
 
 
 def test_generation_is_deterministic_and_seeded():

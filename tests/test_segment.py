@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
+from tests.conftest import SHARED_CORPUS
 from transforms.cleaning.chars import normalize_line
 from transforms.examples.config import ExamplesConfig
 from transforms.segment import (
@@ -23,9 +23,8 @@ from transforms.segment import (
     split_sentences,
 )
 from transforms.splits import AssignSplits, split_key, split_of
-from transforms.stats import STATS
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CORPUS = SHARED_CORPUS
 _CHARS = "的一是了我不人在他有这个上们来到时大地为子中你说生国年着就那和要她出也得里后自以会家可下而过天去能对小多然于心学么之都好看起发当没成只如事把还用样道想作种开美总从无情己面最女但现前些所同日手又行意动方期它头经长儿回位分爱老因很给名法间知世什两次使身者被高已亲其进此话常与活正感见明问力理点文几定本公特做外孩相西果走将月十实向声车全信重三机工物气每并别真打太新比才便夫再书部水像眼等体却加电主界门利海受听表德少克代员许先口由死安写性马光白或住难望教命花结乐色更拉东神记处让母父应直字场平报友关放至张认接告入笑内英军候民岁往何度山觉路带万男边风解叫任金快原吃妈变通师立象数四失满战远格士音轻目条呢"
 
 
@@ -154,8 +153,8 @@ def _run_segments(docs, seg_cfg, ex_cfg):
         for d in docs:
             expected += segment_document(d, seg_cfg.budget_chars(ex_cfg), seg_cfg)[0]
         key = lambda s: (s["doc_id"], s["segment_index"], s["split"], s["text"])  # noqa: E731
-        assert_that(out.segments | beam.Map(key), equal_to([key(s) for s in expected]), label="segments")
-        counts = out[STATS] | beam.CombinePerKey(sum)
+        assert_that(out.main | beam.Map(key), equal_to([key(s) for s in expected]), label="segments")
+        counts = out.stats | beam.CombinePerKey(sum)
         assert_that(counts | beam.Filter(lambda kv: kv[0] == "segment.segments"),
                     equal_to([("segment.segments", len(expected))]), label="count")
 
@@ -187,7 +186,7 @@ def test_assign_splits_transform(fraction):
         expected.append((d, "validation" if by_hash or d == smallest[1] else "train"))
     with beam.Pipeline(runner="FnApiRunner") as p:
         docs = p | beam.Create([{"doc_id": d, "text": "x", "split": None} for d in ids])
-        out = docs | AssignSplits(fraction, 5) | beam.Map(lambda d: (d["doc_id"], d["split"]))
+        out = (docs | AssignSplits(fraction, 5)).main | beam.Map(lambda d: (d["doc_id"], d["split"]))
         assert_that(out, equal_to(expected))
     assert any(s == "validation" for _, s in expected)
 

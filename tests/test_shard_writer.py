@@ -6,8 +6,9 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 
 from schemas.tables import REJECTS, SCHEMA_VERSION, SCHEMA_VERSION_KEY
+from tests.reference import unpack_rows
 from transforms import shard_writer
-from transforms.ingest import make_reject
+from transforms.rejects import make_reject
 from transforms.shard_writer import WriteTable, shard_of, sort_rows
 
 
@@ -217,7 +218,7 @@ def test_a_failed_attempt_removes_its_temporary_and_keeps_the_earlier_file(tmp_p
 
 
 def test_packed_batches_round_trip_rows_as_the_parquet_file_stores_them():
-    from transforms.shard_writer import pack_rows, table_schema, unpack_rows
+    from transforms.shard_writer import pack_rows, table_schema
 
     data = _example_rows(50)
     schema = table_schema(EXAMPLES)

@@ -10,9 +10,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import core, window
 from apache_beam.utils import windowed_value
 
-from pipelines import local_runner
-from pipelines.local_runner import BoundedBundleFnApiRunner
-from pipelines.spill_buffers import (
+from pipelines.launch import local_runner
+from pipelines.launch.local_runner import BoundedBundleFnApiRunner
+from pipelines.launch.spill_buffers import (
     SpilledChunks,
     SpillingBuffers,
     SpillingGroupingBuffer,
@@ -134,7 +134,7 @@ def test_pipeline_with_tiny_spill_limit_gives_the_same_groups():
 
 
 def test_build_with_every_buffer_spilled_is_byte_identical(tmp_path, monkeypatch):
-    from pipelines.sample_corpus import write_sample_corpus
+    from pipelines.corpus.sample import write_sample_corpus
     from tests.test_build_e2e import build
 
     write_sample_corpus(str(tmp_path / "raw"), docs=12, seed=5)

@@ -24,7 +24,8 @@ def _b2(data: bytes, size: int) -> bytes:
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_doc_and_record_ids(text):
-    from transforms.ingest import doc_id_of, record_id_of
+    from transforms.ingest.parse import doc_id_of
+    from transforms.rejects import record_id_of
 
     assert doc_id_of(text) == hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
     other = text[::-1] + "#3"
@@ -74,7 +75,7 @@ def test_train_seed_and_synthetic_ids():
 
 
 def test_sample_corpus_rng():
-    from pipelines.sample_corpus import _rng
+    from pipelines.corpus.sample import _rng
 
     for seed, parts in [(7, ("novel", 3)), (0, ())]:
         digest = _b2(repr((seed,) + parts).encode(), 8)
@@ -83,7 +84,7 @@ def test_sample_corpus_rng():
 
 
 def test_diff_digests():
-    from pipelines.diff_cmd import _digest
+    from pipelines.corpus.diff import _digest
 
     for value in [None, 1, "三国", [1, 2], {"b": 1, "a": "x"}]:
         data = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from pipelines import fingerprints
+from pipelines.build import fingerprints
+from pipelines.build.config import load_config
+from pipelines.build.inputs import match_inputs
 from pipelines.cli import main
-from pipelines.config import load_config
-from pipelines.inputs import match_inputs
 from schemas import manifest as mf
 
 INPUTS = [{"source": "a.txt", "bytes": 3, "sha256": "0" * 64}]

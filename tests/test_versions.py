@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from pipelines.diff_cmd import TableDiff, compare_streams
-from pipelines.sample_corpus import write_sample_corpus
+from pipelines.corpus.diff import TableDiff, compare_streams
+from pipelines.corpus.sample import write_sample_corpus
 
 SMALL_CONFIG = """
 [output]
@@ -308,7 +308,7 @@ def test_reproduce_an_increment_needs_its_base(increment, tmp_path, capsys):
 
 
 def test_progress_line_and_stage_names():
-    from pipelines.progress import Snapshot, format_line, stage_label
+    from pipelines.launch.progress import Snapshot, format_line, stage_label
 
     assert stage_label(["ref_AppliedPTransform_x", "Ingest/Read", "Ingest/Parse", "Clean/Run"]) == "Ingest+Clean"
     before = Snapshot(counters={"ingest.records": 10, "ingest.bytes": 2_000_000})

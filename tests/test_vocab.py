@@ -11,6 +11,7 @@ import apache_beam as beam
 import pytest
 import sentencepiece as spm
 
+from tests.conftest import SHARED_CORPUS
 from transforms.examples.config import ExamplesConfig
 from transforms.examples.tokenize import SpmTokenizer
 from transforms.segment import SegmentConfig, segment_document
@@ -25,7 +26,7 @@ from transforms.vocab import (
     vocab_text,
 )
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CORPUS = SHARED_CORPUS
 _CHARS = "的一是了我不人在他有这个上们来到时大地为子中你说生国年着就那和要她出也得里后自以会家可下而过天去能对小多然于心学么之都好看起发当没成只如事把还用样道想作种开美总从无情己面最女但现前些所同日手又行意动方期它头经长儿回位分爱老因很给名法间知世什两次使身者被高已亲其进此话常与活正感见明问力理点文几定本公特做外孩相西果走将月十实向声车全信重三机工物气每并别真打太新比才便夫再书部水像眼等体却加电主界门利海受听表德少克代员许先口由死安写性马光白或住难望教命花结乐色更拉东神记处让母父应直字场平报友关放至张认接告入笑内英军候民岁往何度山觉路带万男边风解叫任金快原吃妈变通师立象数四失满战远格士音轻目条呢"
 SMALL = VocabConfig(vocab_size=1000, character_coverage=0.9995, num_threads=2, sample_segments=2000)
 
@@ -115,7 +116,7 @@ def test_check_model_rejects_non_t5_layouts(segments, tmp_path):
 def _train_vocab(segments, cfg, seed, out):
     with beam.Pipeline(runner="FnApiRunner") as p:
         model = p | beam.Create(segments) | TrainVocab(cfg, seed, str(out))
-        model | beam.Map(lambda m: (Path(out) / "returned.model").write_bytes(m))
+        model.main | beam.Map(lambda m: (Path(out) / "returned.model").write_bytes(m))
 
 
 def test_train_vocab_transform_writes_files_and_reuses_a_model(segments, tmp_path):

@@ -9,12 +9,13 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipelines.cli import main
-from pipelines.sample_corpus import write_sample_corpus
-from pipelines.verify import verify
+from pipelines.corpus.sample import write_sample_corpus
+from pipelines.corpus.verify import verify
 from schemas import manifest as mf
 from schemas.tables import REJECTS
+from tests.reference import unpack_rows
 from transforms import shard_writer
-from transforms.ingest import make_reject
+from transforms.rejects import make_reject
 from transforms.shard_writer import WriteTable, shard_of
 
 
@@ -41,7 +42,7 @@ def _drop_one_row_of_shard(monkeypatch, victim: int):
         staged = list(staged)
         if index == victim:  # unpack the first staged batch, drop one row, stage the rest again
             at = next(i for i, b in enumerate(staged) if b is not None)
-            rows = list(shard_writer.unpack_rows(shard_writer.read_staged([staged[at]])))[1:]
+            rows = list(unpack_rows(shard_writer.read_staged([staged[at]])))[1:]
             directory = staged[at][0].rsplit("/", 1)[0]
             blob = shard_writer.pack_rows(rows, shard_writer.table_schema(self._spec))
             staged[at] = shard_writer.stage_batches(directory, [(index, blob)])[0][1] if rows else None

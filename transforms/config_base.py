@@ -1,7 +1,7 @@
 """What every stage's config dataclass shares: documented fields, type checks and a named error.
 
 A stage declares its knobs as a frozen dataclass whose fields are made with :func:`knob` (a default
-plus a one-line doc that `longlm init-config` prints as a comment). `pipelines.config` loads TOML
+plus a one-line doc that `longlm init-config` prints as a comment). `pipelines.build.config` loads TOML
 into these dataclasses and calls :meth:`StageConfig.validate` once, before the pipeline starts.
 """
 

@@ -15,7 +15,7 @@ import functools
 
 import apache_beam as beam
 
-from transforms.ingest import RejectReason, describe_exception, make_reject
+from transforms.rejects import RejectReason, describe_exception, make_reject
 from transforms.stats import stat
 
 #: Tagged output of every guarded DoFn.

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, ClassVar, Iterable, NamedTuple
 
 import apache_beam as beam
 
-from transforms.cleaning.chars import normalized_lines
-from transforms.cleaning.headings import MAX_HEADING_CHARS, is_chapter_heading
+from transforms.cleaning.chars import SENTENCE_END, normalized_lines
+from transforms.cleaning.headings import INLINE_HEADING, MAX_HEADING_CHARS, is_chapter_heading
 from transforms.config_base import StageConfig, knob
 from transforms.dead_letters import DEAD_LETTERS, guarded
 from transforms.lengths import segment_token_budget
@@ -42,8 +42,8 @@ from transforms.stats import STATS, stat
 if TYPE_CHECKING:  # the examples package imports this module (sentence_boundaries), never the reverse
     from transforms.examples.config import ExamplesConfig
 
-#: Characters that end a sentence.
-TERMINALS = "。！？!?…；"
+#: Characters that end a sentence: the sentence ends plus ；.
+TERMINALS = SENTENCE_END + "；"
 #: Closing quotes/brackets that stay with the sentence they follow when they come right after a terminal.
 CLOSERS = "」』”’\"'）)"
 #: Soft breaks where an over-long sentence is preferably cut (the cut goes after them).
@@ -55,10 +55,6 @@ PARAGRAPH_BREAKS = {"space": " ", "none": "", "newline": "\n"}
 _T = re.escape(TERMINALS)
 _C = re.escape(CLOSERS)
 _SENTENCE = re.compile(rf"[^{_T}\n]*[{_T}]+[{_C}]*|[^{_T}\n]+|\n")
-#: A chapter heading inside a line: 第X回/章 (after 正文, 上卷, 卷一 ...) opening a sentence (a novel scraped as one line has its
-#: headings glued to the text around them). 第三回合 (a round of a fight) is prose.
-_NUMERAL = "[0-9零〇一二三四五六七八九十百千万两廿卅]{1,9}"
-_INLINE_HEADING = re.compile(rf" ?(?:正文|[上中下]卷|卷之?{_NUMERAL}|第{_NUMERAL}卷)?第{_NUMERAL}[回章](?!合)")
 
 
 @dataclass(frozen=True)
@@ -166,7 +162,7 @@ def document_sentences(text: str, max_chars: int) -> tuple[list[Sentence], int]:
         for i, m in enumerate(_SENTENCE.finditer(line)):
             s = m.group()
             pieces = cut_long(s, max_chars) if max_chars and len(s) > max_chars else [s]
-            section = _INLINE_HEADING.match(s) is not None
+            section = INLINE_HEADING.match(s) is not None
             headings += section
             units.extend(Sentence(p, (i == 0 or section) and j == 0, section and j == 0) for j, p in enumerate(pieces))
     return units, headings

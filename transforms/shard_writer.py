@@ -39,7 +39,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from schemas.hashing import stable_hash
 from schemas.tables import SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY, TableSpec
-from transforms.atomic_files import AtomicFile, write_atomically  # noqa: F401 - write_atomically re-exported
+from transforms.atomic_files import AtomicFile, write_atomically
 from transforms.external_sort import SPILL_BYTES, SortedRows, row_bytes, sort_order
 
 #: Parquet writer settings shared by the streaming writer and `table_bytes` (same settings, same bytes).
@@ -95,15 +95,6 @@ def unpack_tables(packed: Iterable[bytes | None]) -> Iterable[pa.Table]:
     for blob in packed:
         if blob is not None:
             yield pa.ipc.open_stream(blob).read_all()
-
-
-def unpack_rows(packed: Iterable[bytes | None]) -> Iterable[dict]:
-    """The rows of `pack_rows` batches, one batch decoded at a time (None entries skipped)."""
-    for blob in packed:
-        if blob is None:
-            continue
-        for batch in pa.ipc.open_stream(blob):
-            yield from batch.to_pylist()
 
 
 def staging_dir(output_root: str, subdir: str) -> str:

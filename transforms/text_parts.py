@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 
+from transforms.cleaning.chars import SENTENCE_END
 from transforms.cleaning.headings import MAX_HEADING_CHARS, is_chapter_heading
 
 
@@ -20,7 +21,7 @@ def _heading_starts(text: str) -> list[int]:
     return starts
 
 
-_SENTENCE_ENDS = "。！？!?…"
+_SENTENCE_ENDS = SENTENCE_END
 
 
 def split_points(text: str, max_chars: int) -> list[tuple[int, int, str]]:

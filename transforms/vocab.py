@@ -25,10 +25,10 @@ import sentencepiece as spm
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.manifest import file_record
+from transforms.atomic_files import write_atomically
 from transforms.config_base import StageConfig, knob
 from transforms.examples.seeds import stable_int
 from transforms.result import StageResult
-from transforms.shard_writer import write_atomically
 from transforms.stats import STATS, stat
 
 MODEL_NAME = "spiece.model"

@@ -21,8 +21,6 @@ SPACE = r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 CJK_CLOSE = "」』”’）》〉】〕…—"
 #: Chinese punctuation that opens a quotation or a bracket.
 CJK_OPEN = "「『“‘（《〈【〔"
-#: Full-width sentence and clause punctuation.
-CJK_STOPS = "，。、；：？！"
 #: A character that makes its neighbourhood "Chinese": Han, CJK symbols and punctuation block,
 #: full-width punctuation, curly quotes, ellipsis and dash.
 CJK = (
@@ -32,8 +30,8 @@ CJK = (
 #: Characters after which a line is unfinished (a hard wrap, not a paragraph end): Han, comma,
 #: enumeration comma and any opening bracket or quote.
 CONTINUATION = regex.compile(r"[\p{Han}，、" + CJK_OPEN + r"]")
-#: Sentence-final punctuation: a line ending in one of these may end a paragraph.
-SENTENCE_END = "。！？!?…」』”’）》〉】"
+#: Sentence-final punctuation (full-width and ASCII stops, ellipsis); stages add closing quotes or ；.
+SENTENCE_END = "。！？!?…"
 
 #: The common Han characters of both scripts (GB2312 level 1 + Big5 level 1); see transforms.charsets.
 COMMON_HAN: frozenset[str] = charsets.COMMON_HAN

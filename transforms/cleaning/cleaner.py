@@ -16,32 +16,16 @@ fails a document ends its cleaning and becomes CleanResult.verdict. Build a Clea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Iterator
 
 from transforms.cleaning import debris, junk, normalize, wrap
 from transforms.cleaning.config import CleanConfig
 from transforms.cleaning.convert import Simplifier
-from transforms.cleaning.filters import TRADITIONAL, Doc, FilterVerdict, cleaning_filters, first_failure
+from transforms.cleaning.filters import TRADITIONAL, CleanResult, Doc, cleaning_filters, first_failure
 from transforms.cleaning.patterns import load_patterns
 
 RuleFn = Callable[[str], "tuple[str, int]"]
-
-
-@dataclass
-class CleanResult:
-    """What cleaning one text produced.
-
-    text: the cleaned text. hits: rule name -> places the rule changed. removed: rule name -> net
-    characters the rule removed (never negative). verdict: None, or why a filter run during cleaning
-    (traditional='drop') failed the document; cleaning stopped there.
-    """
-
-    text: str
-    hits: dict[str, int] = field(default_factory=dict)
-    removed: dict[str, int] = field(default_factory=dict)
-    verdict: FilterVerdict | None = None
 
 
 class Cleaner:

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import regex
@@ -44,11 +45,8 @@ import regex
 from transforms.cleaning.chars import COMMON_HAN, han_count, nonspace_count
 from transforms.cleaning.config import CleanConfig, FilterConfig
 
-if TYPE_CHECKING:
-    from transforms.cleaning.cleaner import CleanResult
-
 __all__ = [
-    "Doc", "Filter", "FilterVerdict", "Threshold", "cleaning_filters", "dup_line_fraction", "han_count",
+    "CleanResult", "Doc", "Filter", "FilterVerdict", "Threshold", "cleaning_filters", "dup_line_fraction", "han_count",
     "punctuation_rate", "quality_check", "quality_filters", "top_ngram_fraction",
 ]
 
@@ -322,6 +320,22 @@ def first_failure(filters: list[Filter], doc: Doc) -> FilterVerdict | None:
         if verdict is not None:
             return verdict
     return None
+
+
+@dataclass
+class CleanResult:
+    """What cleaning one text produced.
+
+    text: the cleaned text. hits: rule name -> places the rule changed. removed: rule name -> net
+    characters the rule removed (never negative). verdict: None, or why a filter run during cleaning
+    (traditional='drop') failed the document; cleaning stopped there.
+    """
+
+    text: str
+    hits: dict[str, int] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)
+    verdict: FilterVerdict | None = None
+
 
 
 def quality_check(raw_text: str, result: CleanResult, cfg: FilterConfig) -> FilterVerdict | None:

@@ -2,21 +2,26 @@
 
 Headings are hard boundaries for later stages (segmentation never crosses one, the dedupe stage never
 treats one as boilerplate), so the cleaner keeps each heading on a line of its own and never joins
-it with its neighbours. :func:`is_chapter_heading` is the one definition every stage uses.
+it with its neighbours. :func:`is_chapter_heading` is the one definition of a heading line every stage
+uses; :data:`INLINE_HEADING` (segment) and :data:`GLUED_HEADING` (cleaning) find headings inside a line.
 """
 
 from __future__ import annotations
 
+import re
+
 import regex
 
-from transforms.cleaning.chars import SPACE
+from transforms.cleaning.chars import SENTENCE_END, SPACE
 
 #: Longest line (after stripping) that can be a heading: titles of 回目 run to ~30 characters.
 MAX_HEADING_CHARS = 50
 #: Longest title of a numbered section heading such as "五 月光" (a bare numeral, a space, the title).
 MAX_SECTION_TITLE = 16
 
-_NUM = r"[0-9零〇一二三四五六七八九十百千万两廿卅]{1,9}"
+#: A chapter number: digits or Chinese numerals.
+NUMERAL = r"[0-9零〇一二三四五六七八九十百千万两廿卅]{1,9}"
+_NUM = NUMERAL
 _UNIT = r"[回章卷节集部篇折幕]"
 _SP = SPACE + r"*"
 # Volume prefixes: 正文, 上卷/中卷/下卷, 卷一, 卷之三, 第一卷 (then a 第X回 heading may follow).
@@ -70,3 +75,13 @@ def heading_spans(text: str) -> list[tuple[int, int]]:
 
 
 _MAYBE = regex.compile(rf"[第卷序楔引尾跋后前终番附正]|(?i:chapter)|^{SPACE}*[零〇一二三四五六七八九十百]+{SPACE}")
+
+#: A chapter heading opening a sentence inside a line: 第X回/章, after an optional 正文, 上卷, 卷一 ... (a novel
+#: scraped as one line has its headings glued to the text around them). 第三回合 (a round of a fight) is prose.
+INLINE_HEADING = re.compile(rf" ?(?:正文|[上中下]卷|卷之?{NUMERAL}|第{NUMERAL}卷)?第{NUMERAL}[回章](?!合)")
+#: Where a heading glued after a sentence end starts ("……而去。第二回 xxx"): a sentence end (not an ellipsis)
+#: or closing quote, then 第X回/章/卷/节 (small numerals only) followed by a space and a title.
+GLUED_HEADING = regex.compile(
+    rf"(?<=[{SENTENCE_END.replace('…', '')}”」』]){SPACE}*"
+    rf"(?=(?:正文{SPACE}*)?第[0-9零〇一二三四五六七八九十百千两]{{1,9}}[回章卷节]{SPACE}+\S)"
+)

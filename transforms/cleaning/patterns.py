@@ -14,6 +14,7 @@ from importlib import resources
 
 import regex
 
+from transforms.cleaning.chars import SENTENCE_END
 from transforms.cleaning.literals import Prefiltered
 from transforms.config_base import ConfigError
 
@@ -108,14 +109,14 @@ def _whole_lines(patterns: list[str], key: str) -> Patterns:
 
 
 _SP = "[ \\t\\u3000]*"
-_SENTENCE_START = r"(?:^|(?<=[。！？!?…」』”]))"
+_SENTENCE_START = rf"(?:^|(?<=[{SENTENCE_END}」』”]))"
 
 
 def _credit_lines(patterns: list[str], key: str) -> Patterns:
     """Each credit pattern as a whole line (optional brackets, trailing full stops) with its line break."""
     _group(patterns, key)  # validates
     return tuple(
-        Prefiltered(_compile(rf"^{_SP}[（(【\[]?(?:{p})[）)】\]]?[。！？!?…]*{_SP}(?:\n|$)", key, regex.MULTILINE))
+        Prefiltered(_compile(rf"^{_SP}[（(【\[]?(?:{p})[）)】\]]?[{SENTENCE_END}]*{_SP}(?:\n|$)", key, regex.MULTILINE))
         for p in patterns
     )
 
@@ -125,7 +126,7 @@ def _credit_sentences(patterns: list[str], key: str) -> Patterns:
     fills a pair of brackets or ends at a sentence end (taken with it) or at the end of its line."""
     return tuple(
         Prefiltered(_compile(
-            rf"{_SENTENCE_START}{_SP}(?:[（(【\[](?:{p})[）)】\]]|(?:{p})(?=[。！？!?…\n]|$))[。！？!?…]*",
+            rf"{_SENTENCE_START}{_SP}(?:[（(【\[](?:{p})[）)】\]]|(?:{p})(?=[{SENTENCE_END}\n]|$))[{SENTENCE_END}]*",
             key,
             regex.MULTILINE,
         ))

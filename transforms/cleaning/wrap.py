@@ -19,7 +19,7 @@ from collections import Counter
 import regex
 
 from transforms.cleaning.chars import CONTINUATION, SPACE
-from transforms.cleaning.headings import is_chapter_heading
+from transforms.cleaning.headings import GLUED_HEADING, is_chapter_heading
 from transforms.cleaning.patterns import PatternSet
 
 Result = tuple[str, int]
@@ -34,9 +34,6 @@ _SEPARATOR = re.compile(  # stdlib re: faster than regex on this line-anchored c
 _LEADING_RULE = re.compile(rf"^{SPACE}*[-=*＝－＊~～_]{{4,}}{SPACE}*(?=\S)", re.MULTILINE)
 _PAGE_HINT = re.compile(r"[0-9]|页")
 _BARE_NUMBER_LINE = re.compile(r"(?:^|\n)[ \t\u3000\-—–~]*[0-9]{1,4}[ \t\u3000\-—–~]*(?:\n|$)")
-_GLUED_HEADING = regex.compile(
-    rf"(?<=[。！？!?”」』]){SPACE}*(?=(?:正文{SPACE}*)?第[0-9零〇一二三四五六七八九十百千两]{{1,9}}[回章卷节]{SPACE}+\S)"
-)
 
 
 def wrap_width(lines: list[str]) -> int | None:
@@ -104,7 +101,7 @@ def split_glued_headings(text: str) -> Result:
     """
     if "第" not in text:
         return text, 0
-    return _GLUED_HEADING.subn("\n", text)
+    return GLUED_HEADING.subn("\n", text)
 
 
 def _double_spaced(lines: list[str]) -> bool:

@@ -146,14 +146,6 @@ def classified_bucket_edges(
     return sure, check, checked
 
 
-def verified_bucket_edges(
-    members: Iterable[tuple[str, bytes, int]], verifier: Verifier, max_bucket_size: int
-) -> tuple[list[tuple[str, str]], int]:
-    """Edges (a, b) with a < b that pass the signature estimates (sure or to check), and pairs checked."""
-    sure, check, checked = classified_bucket_edges(members, verifier, max_bucket_size)
-    return sorted(sure + check), checked
-
-
 class _BandKeys(beam.DoFn):
     """(doc_id, signature bytes, set size) -> (band key, same) for each Jaccard (and containment) band."""
 

@@ -116,14 +116,6 @@ def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
     return float(np.count_nonzero(sig_a == sig_b)) / float(sig_a.size)
 
 
-def exact_jaccard(set_a: np.ndarray, set_b: np.ndarray) -> float:
-    """|A ∩ B| / |A ∪ B| of two sorted unique hash arrays (0.0 when both are empty)."""
-    if set_a.size == 0 and set_b.size == 0:
-        return 0.0
-    inter = np.intersect1d(set_a, set_b, assume_unique=True).size
-    return inter / float(set_a.size + set_b.size - inter)
-
-
 def estimated_containment(jaccard: float, size_small: int, size_large: int) -> float:
     """|S ∩ L| / |S| estimated from a Jaccard estimate and the two set sizes (LSH Ensemble's formula:
     |S ∩ L| = J (|S| + |L|) / (1 + J)). Clipped to [0, 1]; 0.0 when `size_small` is 0."""

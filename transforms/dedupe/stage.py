@@ -26,11 +26,11 @@ import functools
 import apache_beam as beam
 
 from schemas.tables import DUPLICATES, make_row
-from transforms.dedupe.base import SIGS, WithBase, decide_members
 from transforms.dedupe.boilerplate import RemoveBoilerplate
 from transforms.dedupe.components import ConnectedComponents
 from transforms.dedupe.config import BoilerplateConfig, DedupeConfig
 from transforms.dedupe.exact import ExactDuplicates
+from transforms.dedupe.increment import SIGS, WithBase, decide_members
 from transforms.dedupe.keytext import exact_hash, han_count, key_text, make_converter, nfkc
 from transforms.dedupe.lsh import CandidateEdges
 from transforms.dedupe.minhash import (

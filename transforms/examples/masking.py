@@ -96,27 +96,6 @@ def random_spans(n: int, density: float, mean_span: float, distribution: str, rn
     raise ValueError(f"unknown span distribution {distribution!r}")
 
 
-def spans_to_mask(spans: list[Span], n: int) -> np.ndarray:
-    """Boolean noise mask of length n."""
-    mask = np.zeros(n, dtype=bool)
-    for s, e in spans:
-        mask[s:e] = True
-    return mask
-
-
-def merge_touching(spans: list[Span]) -> list[Span]:
-    """Sorted spans with overlapping or touching ones merged and empty ones dropped."""
-    out: list[Span] = []
-    for s, e in sorted(spans):
-        if e <= s:
-            continue
-        if out and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e))
-        else:
-            out.append((s, e))
-    return out
-
-
 def input_length(n: int, spans: list[Span]) -> int:
     """Encoder ids of the infilling input: kept tokens + one sentinel per span + EOS."""
     return n - sum(e - s for s, e in spans) + len(spans) + 1
@@ -154,19 +133,3 @@ def infilling_ids(ids, spans: list[Span], sentinels: list[int], eos: int) -> tup
     inp.append(eos)
     tgt += [sentinels[len(spans)], eos]
     return inp, tgt
-
-
-def restore_infilling(input_ids: list[int], target_ids: list[int], is_sentinel) -> list[int]:
-    """Put the target's spans back into the input's sentinel slots; drop the EOS. Inverse of infilling_ids."""
-    spans: dict[int, list[int]] = {}
-    current = None
-    for t in target_ids[:-1]:
-        if is_sentinel(t):
-            current = t
-            spans[current] = []
-        elif current is not None:
-            spans[current].append(t)
-    out: list[int] = []
-    for t in input_ids[:-1]:
-        out.extend(spans[t] if is_sentinel(t) else [t])
-    return out

@@ -1,6 +1,6 @@
 """Word boundaries near span edges (jieba, dictionary only), and snapping span edges to them.
 
-A full jieba pass runs at ~0.5-0.75 MB/s per core; masking needs boundaries only at span edges. This
+A full jieba pass is slow (bench/README.md); masking needs boundaries only at span edges. This
 module gets *exactly* the boundaries a full ``jieba.Tokenizer.cut(text, HMM=False)`` would give, but
 only around the positions asked for:
 

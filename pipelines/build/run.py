@@ -1,0 +1,168 @@
+"""Run one corpus build: :func:`run_build` takes a :class:`BuildRequest` and returns the exit code.
+
+`longlm build` and `longlm reproduce` both end here. The request is resolved once (config, Beam
+options, launch plan, input list, output directory), the stages of :mod:`pipelines.build.stages`
+are assembled and run, and DIR/run.json records how this run went (not part of the version).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipelines.build import fingerprints, increment
+from pipelines.build.config import BuildConfig, config_from_dict, input_bytes, load_config, resolve_output_shards
+from pipelines.build.inputs import resolve_inputs
+from pipelines.build.output_dir import prepare_output
+from pipelines.build.stages import assemble
+from pipelines.corpus.manifest import read_manifest
+from pipelines.corpus.trail import document_trail
+from pipelines.launch import local_memory, progress
+from pipelines.launch.options import beam_options, is_launch_only, workers_are_remote
+from pipelines.launch.packaging import dry_run_report, prepare_launch
+from schemas import manifest as mf
+from transforms.atomic_files import write_atomically
+from transforms.config_base import ConfigError
+
+LOG = logging.getLogger("longlm.build")
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything one build needs, as the user (or `longlm reproduce`) asked for it.
+
+    `config_data` (a recorded config, used as is) replaces `config_path` and `vocab`;
+    `recorded_patterns` are the input patterns written into the manifest (default: `inputs`).
+    `beam_args` are the flags handed to Beam's PipelineOptions untouched."""
+
+    inputs: list[str]
+    output: str
+    config_path: str | None = None
+    vocab: str | None = None
+    overwrite: bool = False
+    dry_run: bool = False
+    base: str | None = None
+    quiet: bool = False
+    progress_every: float = progress.DEFAULT_INTERVAL
+    beam_args: list[str] = field(default_factory=list)
+    config_data: dict | None = None
+    recorded_patterns: list[str] | None = None
+
+
+def resolve_config(req: BuildRequest) -> tuple[BuildConfig, list[str] | None]:
+    """(config, the base version's signature files or None). Raises ConfigError."""
+    if req.base:
+        return increment.resolve_base(req.base, req.config_data, req.config_path, req.vocab)
+    if req.config_data is not None:
+        cfg = config_from_dict(req.config_data)
+    else:
+        cfg = load_config(req.config_path, {"vocab": {"model_path": req.vocab}} if req.vocab else None)
+    increment.check_not_increment(cfg)
+    return cfg, None
+
+
+def stage_graph(p: beam.Pipeline) -> list[str]:
+    """Labels of the pipeline's transforms, two levels deep, in graph order."""
+    lines: list[str] = []
+
+    class Visitor(beam.pipeline.PipelineVisitor):
+        def enter_composite_transform(self, node):
+            depth = node.full_label.count("/")
+            if node.full_label and depth <= 1:
+                lines.append("  " * depth + node.full_label.rsplit("/", 1)[-1])
+
+        def visit_transform(self, node):
+            self.enter_composite_transform(node)
+
+    p.visit(Visitor())
+    return lines
+
+
+def run_build(req: BuildRequest) -> int:
+    """Build (or, with `dry_run`, describe) one corpus version. Returns 0 built and accounted for,
+    1 built but documents or rows are unaccounted for, 2 a user error (one line on stderr, nothing written)."""
+    try:
+        cfg, base_files = resolve_config(req)
+        options = beam_options(req.beam_args)
+        launch_only = req.dry_run or is_launch_only(options)
+        # Before beam.Pipeline(): Beam validates packaging options when the pipeline is made.
+        plan = prepare_launch(options, dry_run=launch_only, paths=[*req.inputs, req.output, req.vocab])
+        files = resolve_inputs(req.inputs, dry_run=launch_only)
+        cfg = resolve_output_shards(cfg, None if launch_only else req.inputs, [f.path for f in files])
+        recorded_config = fingerprints.manifest_config(cfg, dry_run=launch_only)
+        earlier = None if launch_only else read_manifest(req.output, missing_ok=True)
+        if earlier is not None:
+            fingerprints.warn_on_drift(earlier, f"rebuilding {req.output}")
+        if not launch_only and not workers_are_remote(options):
+            warning = local_memory.memory_warning(input_bytes(req.inputs, [f.path for f in files]) / 1e6)
+            if warning:
+                LOG.warning("%s", warning)
+        if not launch_only:
+            removed = prepare_output(req.output, req.overwrite)
+            if removed:
+                LOG.info("--overwrite: removed %d files of an earlier build from %s", len(removed), req.output)
+    except ConfigError as e:
+        print(f"longlm build: {e}", file=sys.stderr)
+        return 2
+    LOG.info("%d input files from %s; config %s; runner %s; shards: documents %d, examples %d per split",
+             len(files), ", ".join(req.inputs), req.config_path or "(defaults)", options.view_as(StandardOptions).runner,
+             cfg.output.documents_shards, cfg.output.examples_shards)
+    watch = progress.Watch(options, enabled=not (req.quiet or launch_only), interval=req.progress_every)
+    p = beam.Pipeline(runner=watch.runner, options=options)
+    assemble(p, cfg, files, req.output, req.recorded_patterns or req.inputs,
+             manifest_config=recorded_config, base_signatures=base_files)
+    if req.dry_run:
+        print("stages:\n" + "\n".join(stage_graph(p)))
+        print("options:\n" + json.dumps(options.get_all_options(drop_default=True), indent=2, sort_keys=True, default=str))
+        print(dry_run_report(p, options, plan))
+        return 0
+    started = time.time()
+    with watch:
+        result = watch.result = p.run()
+        if is_launch_only(options):
+            print(f"{plan.describe()}\nDataflow --dry_run: job built, not submitted")
+            return 0
+        result.wait_until_finish()
+    return _report(req.output, options, time.time() - started)
+
+
+def _report(output: str, options: PipelineOptions, seconds: float) -> int:
+    """Write DIR/run.json, log the version and its accounting; the exit code of :func:`run_build`."""
+    manifest = read_manifest(output)
+    raw_bytes = sum(i["bytes"] for i in manifest["inputs"])
+    run_info = {
+        "version_id": manifest["version_id"],
+        "seconds": round(seconds, 3),
+        "input_mb_per_s": round(raw_bytes / 1e6 / seconds, 3) if seconds else None,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "argv": sys.argv,
+        "beam_options": options.get_all_options(drop_default=True),
+    }
+    if not workers_are_remote(options):
+        run_info["peak_rss_mb"] = local_memory.measured_peaks_mb()
+    write_atomically(FileSystems.join(output, mf.RUN_INFO_NAME),
+                     json.dumps(run_info, indent=2, sort_keys=True, default=str).encode())
+    acc = manifest["accounting"]
+    LOG.info("built %s in %.1fs (%.2f MB/s of raw input) -> %s", manifest["version_id"], seconds,
+             raw_bytes / 1e6 / max(seconds, 1e-9), output)
+    LOG.info("documents: read %d = kept %d + rejected %d + filtered %d + duplicates %d (%s)", acc["read"], acc["kept"],
+             acc["rejected"], acc["filtered"], acc["duplicates"], "holds" if acc["holds"] else "DOES NOT HOLD")
+    writers = manifest.get("writers", {"holds": True, "short": []})
+    for line in writers["short"]:
+        LOG.error("rows lost before a writer: %s", line)
+    if not (acc["holds"] and writers["holds"]):
+        trail, gaps = document_trail(manifest)
+        LOG.error("documents per stage: %s", trail)
+        for gap in gaps:
+            LOG.error("%s: the runner dropped elements between stages (docs/cluster.md)", gap)
+    return 0 if acc["holds"] and writers["holds"] else 1
