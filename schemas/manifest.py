@@ -106,8 +106,10 @@ def build_manifest(
     stats: dict[str, int],
     packages: dict[str, str],
     input_patterns: list[str],
+    skipped_inputs: list[str] = (),
 ) -> dict[str, Any]:
-    """Assemble the manifest dict (sorted, so its JSON is byte-stable)."""
+    """Assemble the manifest dict (sorted, so its JSON is byte-stable). `skipped_inputs`: sources the
+    input patterns matched that are not of a supported type (never read, so not in `inputs`)."""
     writers = writer_check(files)
     files = sorted(({k: v for k, v in f.items() if k not in WRITER_CHECK_KEYS} for f in files if not f.get("missing")),
                    key=lambda f: f["path"])
@@ -119,6 +121,7 @@ def build_manifest(
         "config": config,
         "input_patterns": list(input_patterns),
         "inputs": inputs,
+        "skipped_inputs": sorted(skipped_inputs),
         "packages": dict(sorted(packages.items())),
         "counters": dict(sorted(stats.items())),
         "accounting": accounting(stats.get(READ_COUNTER, 0), rows_per_table(files)),

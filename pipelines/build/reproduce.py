@@ -48,7 +48,7 @@ def check_inputs(recorded: list[dict], patterns: list[str], threads: int = 8) ->
     Files are compared by recorded source name; a size mismatch is reported without hashing, and
     only files of the recorded size are hashed (in parallel threads, for remote file systems).
     """
-    found = {f.source: f.path for f in match_inputs(patterns)}
+    found = {f.source: f.path for f in match_inputs(patterns).files}
     expected = {i["source"]: i for i in recorded}
     problems = [f"missing: {s} ({expected[s]['bytes']} bytes, sha256 {expected[s]['sha256']})"
                 for s in sorted(set(expected) - set(found))]
@@ -111,7 +111,8 @@ def reproduce(old_dir: str, patterns: list[str] | None, template: BuildRequest) 
         for line in problems:
             print(f"  {line}", file=sys.stderr)
         return 1
-    rc = run_build(rebuild_request(template, old, patterns))
+    rc = run_build(dataclasses.replace(rebuild_request(template, old, patterns),
+                                       config_origin=f"recorded in {old_dir}"))
     if rc not in (0, 1):
         return rc
     new = read_manifest(template.output)

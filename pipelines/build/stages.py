@@ -47,11 +47,13 @@ STAGES = (
 
 
 def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output: str, input_patterns: list[str],
-             manifest_config: dict | None = None, base_signatures: list[str] | None = None, stages=STAGES):
+             manifest_config: dict | None = None, base_signatures: list[str] | None = None, stages=STAGES,
+             skipped_inputs: list[str] = ()):
     """Add the whole build to pipeline `p`. Returns the manifest PCollection (one element).
 
     `manifest_config`: the config recorded in the manifest (default: pipelines.build.fingerprints.manifest_config).
-    `base_signatures`: the base version's signatures/ files; new documents are deduped against it."""
+    `base_signatures`: the base version's signatures/ files; new documents are deduped against it.
+    `skipped_inputs`: sources matched but not of a supported type, recorded in the manifest."""
     cfg = resolve_output_shards(cfg, input_patterns, [f.path for f in files])  # no-op once the CLI resolved them
     if manifest_config is None:
         from pipelines.build.fingerprints import manifest_config as fingerprinted
@@ -67,5 +69,5 @@ def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output:
     return (
         (tuple(records) | "FlattenFiles" >> beam.Flatten(), stats | "Counters" >> SumStats(),
          results[stage].output(side))
-        | "Manifest" >> WriteManifest(output, manifest_config, input_patterns)
+        | "Manifest" >> WriteManifest(output, manifest_config, input_patterns, skipped_inputs)
     )

@@ -12,6 +12,7 @@ from pipelines.build.fingerprints import version_drift
 from pipelines.corpus.manifest import read_manifest
 from pipelines.corpus.sample import write_sample_corpus
 from pipelines.corpus.verify import verify
+from transforms.config_base import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,8 +47,12 @@ def _init_config(args) -> int:
 
 
 def _verify(args) -> int:
+    try:
+        manifest = read_manifest(args.directory)
+    except ConfigError as e:  # no build there: say which case, in one line
+        print(f"longlm verify: {e}", file=sys.stderr)
+        return 1
     report = verify(args.directory)
-    manifest = read_manifest(args.directory, missing_ok=True)
     for line in version_drift(manifest) if manifest else []:
         print(f"WARNING version drift: {line} (rebuilding here may not give the same bytes)")
     for problem in report.problems:
