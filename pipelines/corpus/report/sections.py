@@ -12,9 +12,12 @@ from pipelines.corpus.report.charts import Charts, Panel
 from pipelines.corpus.report.data import CorpusData
 from pipelines.corpus.report.doc import NOT_BUILT, Code, Figure, Heading, Para, Section, Table, compact, num, pct
 from pipelines.corpus.report.measure import cluster_sizes, funnel, summarize
+from pipelines.corpus.trail import first_rejects
 
 MAX_INPUT_ROWS = 50
 MAX_PROBLEMS = 25
+#: Rejected inputs listed by name in the funnel section (the rest are in rejects/).
+MAX_REJECTS_LISTED = 20
 
 
 class Context:
@@ -86,6 +89,10 @@ def funnel_section(ctx: Context) -> Section:
     sec.add(Para("Characters: kept and filtered documents after cleaning, duplicates by their recorded length, "
                  "cleaning's removal as raw minus cleaned length of kept and filtered documents; "
                  "read = the sum of those.", "muted"))
+    if tables["rejects"] is not None and acc.get("rejected"):
+        shown = first_rejects(ctx.data.corpus.root, MAX_REJECTS_LISTED)
+        sec.add(Heading(f"Rejected inputs ({num(len(shown))} of {num(acc.get('rejected'))}; all in rejects/)"))
+        sec.add(Table(["source", "locator", "reason"], [[r["source"], r["locator"] or "–", r["reason"]] for r in shown]))
     absent = [name for name, t in tables.items() if t is None]
     for name in absent:
         sec.missing(f"{name}/")
