@@ -79,19 +79,14 @@ def format_example(row: dict, tok) -> str:
 def run(args: argparse.Namespace) -> int:
     from apache_beam.io.filesystems import FileSystems
 
-    from pipelines.corpus.manifest import read_manifest
-    from transforms.config_base import ConfigError
+    from pipelines.corpus.manifest import no_build, read_manifest
     from transforms.examples.tokenize import SpmTokenizer
 
     root = args.dir.rstrip("/")
-    try:
-        read_manifest(root)
-    except ConfigError as e:
-        print(f"longlm inspect: {e}", file=sys.stderr)
-        return 2
     model_path = FileSystems.join(root, "vocab", "spiece.model")
     if not FileSystems.exists(model_path):
-        print(f"inspect: no vocabulary at {model_path}", file=sys.stderr)
+        missing = read_manifest(root, missing_ok=True) is None
+        print(f"longlm inspect: {no_build(root) if missing else f'no vocabulary at {model_path}'}", file=sys.stderr)
         return 1
     tok = SpmTokenizer(_read_bytes(model_path), args.extra_ids)
     shown = 0
