@@ -193,6 +193,8 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, ctx: DistContext | None = None):
         self.cfg, self.ctx = cfg, ctx or init_distributed(cfg.device)
+        if cfg.attention == "flex" and self.ctx.device.type != "cuda":  # before anything is written
+            choose_attention(cfg.attention, self.ctx.device, compiled=False)  # raises, naming the option
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.run_dir = Path(cfg.out)
