@@ -276,7 +276,9 @@ def test_increment_records_its_base_reuses_its_vocab_and_keeps_every_signature(i
     assert v2["accounting"]["holds"]
     base_rows = {r["doc_id"]: r for r in _table(t / "base", "signatures")}
     v2_rows = {r["doc_id"]: r for r in _table(t / "v2", "signatures")}
-    assert all(v2_rows[d] == r for d, r in base_rows.items())  # base decisions never change
+    # no new document outranks a base one here: base decisions stand, rows now name the version that read them
+    assert all(v2_rows[d] == dict(r, version_id=base["version_id"]) for d, r in base_rows.items())
+    assert v2["accounting"]["superseded"] == 0 and v2["chain"]["accounting"]["holds"]
     assert set(v2_rows) == {r["doc_id"] for r in _table(t / "full", "signatures")}
     for r in _table(t / "v2", "duplicates"):
         assert v2_rows[r["doc_id"]]["kept_doc_id"] == r["kept_doc_id"] if r["doc_id"] in v2_rows else True

@@ -29,8 +29,10 @@ from pipelines.launch import local_memory, progress
 from pipelines.launch.options import beam_options, is_launch_only, workers_are_remote
 from pipelines.launch.packaging import dry_run_report, prepare_launch
 from schemas import manifest as mf
+from schemas.chain import BASE_DIR_KEY
 from transforms.atomic_files import write_atomically
 from transforms.config_base import ConfigError
+from transforms.dedupe.increment import BaseVersion
 
 LOG = logging.getLogger("longlm.build")
 
@@ -57,8 +59,9 @@ class BuildRequest:
     recorded_patterns: list[str] | None = None
 
 
-def resolve_config(req: BuildRequest) -> tuple[BuildConfig, list[str] | None]:
-    """(config, the base version's signature files or None). Raises ConfigError."""
+def resolve_config(req: BuildRequest) -> tuple[BuildConfig, BaseVersion | None, dict | None]:
+    """(config, the base for the dedupe stage, the manifest's chain record), the last two None without
+    --base. Raises ConfigError."""
     if req.base:
         return increment.resolve_base(req.base, req.config_data, req.config_path, req.vocab)
     if req.config_data is not None:
@@ -66,7 +69,7 @@ def resolve_config(req: BuildRequest) -> tuple[BuildConfig, list[str] | None]:
     else:
         cfg = load_config(req.config_path, {"vocab": {"model_path": req.vocab}} if req.vocab else None)
     increment.check_not_increment(cfg)
-    return cfg, None
+    return cfg, None, None
 
 
 def stage_graph(p: beam.Pipeline) -> list[str]:
@@ -90,7 +93,7 @@ def run_build(req: BuildRequest) -> int:
     """Build (or, with `dry_run`, describe) one corpus version. Returns 0 built and accounted for,
     1 built but documents or rows are unaccounted for, 2 a user error (one line on stderr, nothing written)."""
     try:
-        cfg, base_files = resolve_config(req)
+        cfg, base, chain = resolve_config(req)
         options = beam_options(req.beam_args)
         launch_only = req.dry_run or is_launch_only(options)
         # Before beam.Pipeline(): Beam validates packaging options when the pipeline is made.
@@ -118,7 +121,7 @@ def run_build(req: BuildRequest) -> int:
     watch = progress.Watch(options, enabled=not (req.quiet or launch_only), interval=req.progress_every)
     p = beam.Pipeline(runner=watch.runner, options=options)
     assemble(p, cfg, files, req.output, req.recorded_patterns or req.inputs,
-             manifest_config=recorded_config, base_signatures=base_files)
+             manifest_config=recorded_config, base=base, chain=chain)
     if req.dry_run:
         print("stages:\n" + "\n".join(stage_graph(p)))
         print("options:\n" + json.dumps(options.get_all_options(drop_default=True), indent=2, sort_keys=True, default=str))
@@ -131,10 +134,10 @@ def run_build(req: BuildRequest) -> int:
             print(f"{plan.describe()}\nDataflow --dry_run: job built, not submitted")
             return 0
         result.wait_until_finish()
-    return _report(req.output, options, time.time() - started)
+    return _report(req.output, options, time.time() - started, req.base)
 
 
-def _report(output: str, options: PipelineOptions, seconds: float) -> int:
+def _report(output: str, options: PipelineOptions, seconds: float, base: str | None = None) -> int:
     """Write DIR/run.json, log the version and its accounting; the exit code of :func:`run_build`."""
     manifest = read_manifest(output)
     raw_bytes = sum(i["bytes"] for i in manifest["inputs"])
@@ -148,6 +151,8 @@ def _report(output: str, options: PipelineOptions, seconds: float) -> int:
         "argv": sys.argv,
         "beam_options": options.get_all_options(drop_default=True),
     }
+    if base:  # where readers of the chain find the base (schemas/chain.py)
+        run_info[BASE_DIR_KEY] = increment.base_dir_record(output, base)
     if not workers_are_remote(options):
         run_info["peak_rss_mb"] = local_memory.measured_peaks_mb()
     write_atomically(FileSystems.join(output, mf.RUN_INFO_NAME),
