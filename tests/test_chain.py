@@ -138,7 +138,7 @@ def test_files_lists_the_chain_and_duckdb_reads_the_effective_examples(chain, ca
     assert main(["files", str(t / "v2"), "--table", "superseded"]) == 0
     sup = capsys.readouterr().out.split()
     n = duckdb.sql(f"SELECT count(*) FROM read_parquet({files!r}) WHERE doc_id NOT IN "
-                   f"(SELECT doc_id FROM read_parquet({sup!r}))").fetchone()[0]
+                   f"(SELECT doc_id FROM read_parquet({sup!r}))").fetchall()[0][0]
     skip = {r["doc_id"] for r in superseded(t / "v2")}
     expected = sum(1 for v in ("v1", "v2") for r in table(t / v, "examples", "examples/train") if r["doc_id"] not in skip)
     assert n == expected
