@@ -158,3 +158,52 @@ def test_verify_checks_every_base_of_the_chain(chain, tmp_path, capsys):
     (moved / "v1" / "manifest.json").write_text(json.dumps(manifest))
     assert main(["verify", str(moved / "v2")]) == 1
     assert "changed since" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# The shared novels + editions, split in two halves (skips without ../shared/corpus)
+
+SHARED_CONFIG = """
+[vocab]
+vocab_size = 8000
+character_coverage = 0.99
+sample_segments = 5000
+"""
+
+
+@pytest.fixture(scope="module")
+def novels_chain(shared_corpus, tmp_path_factory):
+    """full build of novels/ + editions/; v1 = every other file (sorted names), v2 = the rest on v1."""
+    tmp = tmp_path_factory.mktemp("novels-chain")
+    files = sorted([*(shared_corpus / "novels").glob("*.txt"), *(shared_corpus / "editions").glob("*.txt")])
+    for name, part in (("all", files), ("half1", files[::2]), ("half2", files[1::2])):
+        (tmp / name).mkdir()
+        for f in part:
+            (tmp / name / f"{f.parent.name}-{f.name}").symlink_to(f)
+    (tmp / "corpus.toml").write_text(SHARED_CONFIG)
+    quiet = ("--quiet",)
+    assert main(["build", "--input", f"{tmp}/all/*", "--output", str(tmp / "full"), "--config",
+                 str(tmp / "corpus.toml"), *quiet]) == 0
+    assert main(["build", "--input", f"{tmp}/half1/*", "--output", str(tmp / "v1"), "--config",
+                 str(tmp / "corpus.toml"), *quiet]) == 0
+    assert main(["build", "--input", f"{tmp}/half2/*", "--output", str(tmp / "v2"), "--base", str(tmp / "v1"),
+                 *quiet]) == 0
+    return tmp
+
+
+def test_novels_chain_keeps_as_many_documents_as_the_full_build(novels_chain):
+    t = novels_chain
+    gone = {r["doc_id"] for r in superseded(t / "v2")}
+    effective = (kept(t / "v1") | kept(t / "v2")) - gone
+    full = kept(t / "full")
+    titles = {r["doc_id"]: r["title"] for v in ("v1", "v2", "full") for r in table(t / v, "documents")}
+    print(f"\nchain: v1 kept {len(kept(t / 'v1'))}, v2 kept {len(kept(t / 'v2'))}, superseded {len(gone)} "
+          f"({sorted(titles[d] for d in gone)}), effective {len(effective)}; full build kept {len(full)}")
+    print(f"only in chain: {sorted(titles[d] for d in effective - full)}; only in full: "
+          f"{sorted(titles[d] for d in full - effective)}")
+    assert len(effective) == len(full)
+    # the same documents: a difference would be another member of one cluster, which the keep rule
+    # picks identically here (every cluster's members are compared on the same Han counts)
+    assert effective == full
+    v2 = json.loads((t / "v2" / "manifest.json").read_text())
+    assert v2["chain"]["accounting"]["holds"] and v2["chain"]["accounting"]["effective_kept"] == len(full)
