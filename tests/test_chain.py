@@ -207,3 +207,13 @@ def test_novels_chain_keeps_as_many_documents_as_the_full_build(novels_chain):
     assert effective == full
     v2 = json.loads((t / "v2" / "manifest.json").read_text())
     assert v2["chain"]["accounting"]["holds"] and v2["chain"]["accounting"]["effective_kept"] == len(full)
+
+
+def test_reproduce_of_a_chain_head_replays_the_chain(chain, tmp_path, capsys):
+    t = chain
+    out = tmp_path / "again"
+    assert main(["reproduce", str(t / "v2"), "--output", str(out), "--quiet", *IN_MEMORY]) == 0, capsys.readouterr()
+    v1_id = json.loads((t / "v1" / "manifest.json").read_text())["version_id"]
+    assert (tmp_path / f"again.{v1_id}" / "manifest.json").read_bytes() == (t / "v1" / "manifest.json").read_bytes()
+    assert (out / "manifest.json").read_bytes() == (t / "v2" / "manifest.json").read_bytes()
+    assert main(["verify", str(out)]) == 0

@@ -299,10 +299,11 @@ def test_increment_refuses_its_own_config_and_a_base_without_signatures(incremen
     assert rc == 2 and "signatures" in capsys.readouterr().err
 
 
-def test_reproduce_an_increment_needs_its_base(increment, tmp_path, capsys):
+def test_reproduce_an_increment_on_its_base(increment, tmp_path, capsys):
     t = increment
-    rc = main(["reproduce", str(t / "v2"), "--output", str(tmp_path / "r"), "--quiet", *IN_MEMORY])
-    assert rc == 2 and "--base" in capsys.readouterr().err
+    rc = main(["reproduce", str(t / "v2"), "--base", str(t / "full"), "--output", str(tmp_path / "x"), "--quiet",
+               *IN_MEMORY])
+    assert rc == 2 and "--base" in capsys.readouterr().err  # not the version it was built on
     rc = main(["reproduce", str(t / "v2"), "--base", str(t / "base"), "--output", str(tmp_path / "r"), "--quiet",
                *IN_MEMORY])
     assert rc == 0, capsys.readouterr()
