@@ -217,3 +217,17 @@ def test_reproduce_of_a_chain_head_replays_the_chain(chain, tmp_path, capsys):
     assert (tmp_path / f"again.{v1_id}" / "manifest.json").read_bytes() == (t / "v1" / "manifest.json").read_bytes()
     assert (out / "manifest.json").read_bytes() == (t / "v2" / "manifest.json").read_bytes()
     assert main(["verify", str(out)]) == 0
+
+
+def test_inspect_diff_and_report_show_the_chain(chain, tmp_path, capsys):
+    t = chain
+    v1_id = json.loads((t / "v1" / "manifest.json").read_text())["version_id"]
+    assert main(["inspect", str(t / "v2"), "--n", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "chain of 2 versions" in out and v1_id in out and "effective kept" in out
+    assert main(["diff", str(t / "full"), str(t / "v2")]) == 1
+    out = capsys.readouterr().out
+    assert f"B on {v1_id}" in out and "chain superseded: 0 ->" in out
+    assert main(["report", str(t / "v2"), "--output", str(tmp_path / "r"), "--no-charts"]) == 0, capsys.readouterr()
+    md = "\n".join(p.read_text() for p in (tmp_path / "r").glob("*.md"))
+    assert "Chain (2 versions" in md and v1_id in md
