@@ -276,8 +276,12 @@ def test_increment_records_its_base_reuses_its_vocab_and_keeps_every_signature(i
     assert v2["accounting"]["holds"]
     base_rows = {r["doc_id"]: r for r in _table(t / "base", "signatures")}
     v2_rows = {r["doc_id"]: r for r in _table(t / "v2", "signatures")}
-    # no new document outranks a base one here: base decisions stand, rows now name the version that read them
-    assert all(v2_rows[d] == dict(r, version_id=base["version_id"]) for d, r in base_rows.items())
+    # no new document outranks a base one here: base decisions stand, rows now name the version that read them;
+    # a cluster a new document joined is named by its smallest doc_id, as in a full build
+    full_rows = {r["doc_id"]: r for r in _table(t / "full", "signatures")}
+    for d, r in base_rows.items():
+        assert {**v2_rows[d], "cluster_id": None} == dict(r, version_id=base["version_id"], cluster_id=None)
+        assert v2_rows[d]["cluster_id"] in (r["cluster_id"], full_rows[d]["cluster_id"])
     assert v2["accounting"]["superseded"] == 0 and v2["chain"]["accounting"]["holds"]
     assert set(v2_rows) == {r["doc_id"] for r in _table(t / "full", "signatures")}
     for r in _table(t / "v2", "duplicates"):
