@@ -231,3 +231,34 @@ def test_inspect_diff_and_report_show_the_chain(chain, tmp_path, capsys):
     assert main(["report", str(t / "v2"), "--output", str(tmp_path / "r"), "--no-charts"]) == 0, capsys.readouterr()
     md = "\n".join(p.read_text() for p in (tmp_path / "r").glob("*.md"))
     assert "Chain (2 versions" in md and v1_id in md
+
+
+def test_a_third_version_supersedes_documents_of_both_earlier_versions(tmp_path):
+    """v1: story A; v2: story B; v3: a collection holding A and B. The collection supersedes A (of v1) and
+    B (of v2), as a full build of the three files keeps only the collection."""
+    write_sample_corpus(str(tmp_path / "raw"), docs=4, seed=5)
+    novels = sorted((tmp_path / "raw").glob("novel*.txt"))[:2]
+    a, b = (n.read_text(encoding="utf-8") for n in novels)
+    for name, files in (("r1", {"a.txt": a}), ("r2", {"b.txt": b}), ("r3", {"collection.txt": a + "\n\n" + b})):
+        (tmp_path / name).mkdir()
+        for f, text in files.items():
+            (tmp_path / name / f).write_text(text, encoding="utf-8")
+    (tmp_path / "all").mkdir()
+    for name in ("r1", "r2", "r3"):
+        for f in (tmp_path / name).iterdir():
+            shutil.copy(f, tmp_path / "all" / f.name)
+    assert build(tmp_path / "all", tmp_path / "full") == 0
+    assert build(tmp_path / "r1", tmp_path / "v1") == 0
+    assert build(tmp_path / "r2", tmp_path / "v2", "--base", str(tmp_path / "v1")) == 0
+    assert build(tmp_path / "r3", tmp_path / "v3", "--base", str(tmp_path / "v2")) == 0
+    ids = {v: json.loads((tmp_path / v / "manifest.json").read_text())["version_id"] for v in ("v1", "v2", "v3")}
+    rows = {r["doc_id"]: r for r in superseded(tmp_path / "v3")}
+    assert sorted(r["version_id"] for r in rows.values()) == sorted([ids["v1"], ids["v2"]])
+    assert {r["kind"] for r in rows.values()} == {"contained"}
+    assert {r["kept_doc_id"] for r in rows.values()} == kept(tmp_path / "v3")
+    effective = (kept(tmp_path / "v1") | kept(tmp_path / "v2") | kept(tmp_path / "v3")) - set(rows)
+    assert effective == kept(tmp_path / "full") and len(effective) == 1
+    v3 = json.loads((tmp_path / "v3" / "manifest.json").read_text())
+    assert [v["version_id"] for v in v3["chain"]["versions"]] == [ids["v2"], ids["v1"]]
+    assert v3["chain"]["accounting"]["effective_kept"] == 1 and v3["chain"]["accounting"]["holds"]
+    assert main(["verify", str(tmp_path / "v3")]) == 0

@@ -91,6 +91,8 @@ def verify_chain(root: str) -> VerifyReport:
     """:func:`verify` of `root` and of every base of its chain (each found where its increment's run.json
     says, with the manifest sha256 the increment recorded); problems of a base name it."""
     report = verify(root)
+    if any(p.startswith(f"{mf.MANIFEST_NAME}:") for p in report.problems):
+        return report  # no manifest to follow
     try:
         versions = read_chain(root)
     except ConfigError as e:
