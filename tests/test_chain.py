@@ -262,3 +262,23 @@ def test_a_third_version_supersedes_documents_of_both_earlier_versions(tmp_path)
     assert [v["version_id"] for v in v3["chain"]["versions"]] == [ids["v2"], ids["v1"]]
     assert v3["chain"]["accounting"]["effective_kept"] == 1 and v3["chain"]["accounting"]["holds"]
     assert main(["verify", str(tmp_path / "v3")]) == 0
+
+
+def test_train_on_the_chain_head_reads_every_version_and_skips_superseded_documents(chain, tmp_path, monkeypatch):
+    import train.trainer
+    from train.data import ExampleStream
+
+    seen = []
+
+    def recording(files, *args, **kwargs):
+        seen.append((list(files), kwargs.get("skip_doc_ids")))
+        return ExampleStream(files, *args, **kwargs)
+
+    monkeypatch.setattr(train.trainer, "ExampleStream", recording)
+    t = chain
+    status = main(["train", "--data", str(t / "v2"), "--model", "tiny", "--out", str(tmp_path / "run"), "--steps", "2",
+                   "--batch-size", "4", "--threads", "1", "--num-workers", "0", "--no-tensorboard"])
+    assert status == 0
+    files, skip = seen[0]
+    assert {Path(f).parts[-4] for f in files} == {"v1", "v2"}
+    assert skip == {r["doc_id"] for r in superseded(t / "v2")} and skip
