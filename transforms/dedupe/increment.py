@@ -137,7 +137,8 @@ def decide_members(cluster_id: str, members: list[dict], decide_cluster: Callabl
     kept = kept_fields(by_id[kept_id])
     rows = [signature_row(by_id[doc_id], cluster_id, kept) for doc_id, _ in decisions]
     new_ids = {m["doc_id"] for m in new}
-    superseded, counters = [], ["dedupe.base_attached"] * len(new) if base else []
+    superseded = []
+    counters = ["dedupe.base_attached"] * len(new) if base else []
     for doc_id, d in decisions:
         m = by_id[doc_id]
         if m.get("base") and d["kind"] is not None and m["base"]["kept_doc_id"] == doc_id:
