@@ -282,3 +282,18 @@ def test_train_on_the_chain_head_reads_every_version_and_skips_superseded_docume
     files, skip = seen[0]
     assert {Path(f).parts[-4] for f in files} == {"v1", "v2"}
     assert skip == {r["doc_id"] for r in superseded(t / "v2")} and skip
+
+
+def test_a_chain_head_without_its_base_is_refused_in_one_line(chain, tmp_path, capsys):
+    t = chain
+    shutil.copytree(t / "v2", tmp_path / "v2")  # the base left behind
+    assert main(["verify", str(tmp_path / "v2")]) == 1
+    assert "MISMATCH chain:" in capsys.readouterr().out
+    assert main(["files", str(tmp_path / "v2")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("longlm files:") and len(err.strip().splitlines()) == 1
+    assert main(["files", str(tmp_path / "nothing-here")]) == 2
+    from train.corpus import open_corpus
+
+    with pytest.raises(FileNotFoundError, match="head of a chain"):
+        open_corpus(str(tmp_path / "v2"))
