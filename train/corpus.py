@@ -89,7 +89,7 @@ class Corpus:
                 raw = _read_bytes(path)
                 if raw is None:
                     raise FileNotFoundError(f"{path} is listed in {v.root}/{MANIFEST_NAME} but missing")
-                out.update(pq.read_table(pa_buffer(raw), columns=["doc_id"]).column("doc_id").to_pylist())
+                out.update(pq.read_table(_buffer(raw), columns=["doc_id"]).column("doc_id").to_pylist())
         return frozenset(out)
 
     def conventions(self) -> dict:
@@ -125,7 +125,7 @@ def open_corpus(data_dir: str) -> Corpus:
     return Corpus(str(data_dir), str(version), tuple(files), manifest, tuple(chain[1:]))
 
 
-def pa_buffer(raw: bytes):
+def _buffer(raw: bytes):
     import pyarrow as pa
 
     return pa.BufferReader(raw)
