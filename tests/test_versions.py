@@ -278,7 +278,13 @@ def test_increment_records_its_base_reuses_its_vocab_and_keeps_every_signature(i
     assert v2["accounting"]["holds"]
     base_rows = {r["doc_id"]: r for r in _table(t / "base", "signatures")}
     v2_rows = {r["doc_id"]: r for r in _table(t / "v2", "signatures")}
-    assert all(v2_rows[d] == r for d, r in base_rows.items())  # base decisions never change
+    # no new document outranks a base one here: base decisions stand, rows now name the version that read them;
+    # a cluster a new document joined is named by its smallest doc_id, as in a full build
+    full_rows = {r["doc_id"]: r for r in _table(t / "full", "signatures")}
+    for d, r in base_rows.items():
+        assert {**v2_rows[d], "cluster_id": None} == dict(r, version_id=base["version_id"], cluster_id=None)
+        assert v2_rows[d]["cluster_id"] in (r["cluster_id"], full_rows[d]["cluster_id"])
+    assert v2["accounting"]["superseded"] == 0 and v2["chain"]["accounting"]["holds"]
     assert set(v2_rows) == {r["doc_id"] for r in _table(t / "full", "signatures")}
     for r in _table(t / "v2", "duplicates"):
         assert v2_rows[r["doc_id"]]["kept_doc_id"] == r["kept_doc_id"] if r["doc_id"] in v2_rows else True
@@ -299,10 +305,11 @@ def test_increment_refuses_its_own_config_and_a_base_without_signatures(incremen
     assert rc == 2 and "signatures" in capsys.readouterr().err
 
 
-def test_reproduce_an_increment_needs_its_base(increment, tmp_path, capsys):
+def test_reproduce_an_increment_on_its_base(increment, tmp_path, capsys):
     t = increment
-    rc = main(["reproduce", str(t / "v2"), "--output", str(tmp_path / "r"), "--quiet", *IN_MEMORY])
-    assert rc == 2 and "--base" in capsys.readouterr().err
+    rc = main(["reproduce", str(t / "v2"), "--base", str(t / "full"), "--output", str(tmp_path / "x"), "--quiet",
+               *IN_MEMORY])
+    assert rc == 2 and "--base" in capsys.readouterr().err  # not the version it was built on
     rc = main(["reproduce", str(t / "v2"), "--base", str(t / "base"), "--output", str(tmp_path / "r"), "--quiet",
                *IN_MEMORY])
     assert rc == 0, capsys.readouterr()

@@ -55,12 +55,12 @@ class Stage:
 
 @dataclass
 class Context:
-    """What a stage's `make` may use: the config, the output root, the base version's signature files, and
+    """What a stage's `make` may use: the config, the output root, the base chain of an increment, and
     the results of the stages before it (by name)."""
 
     cfg: object  # pipelines.build.config.BuildConfig
     output: str
-    base_signatures: list[str] | None = None
+    base: object = None  # transforms.dedupe.increment.BaseVersion
     results: dict[str, StageResult] = field(default_factory=dict)
 
 

@@ -15,7 +15,7 @@ from transforms.config_base import ConfigError
 from transforms.shard_writer import STAGING_PREFIX
 
 #: Top-level entries a build (and `longlm report`) writes under its output directory.
-BUILD_ENTRIES = ("documents", "rejects", "filtered", "duplicates", "signatures", "vocab", "examples", "report",
+BUILD_ENTRIES = ("documents", "rejects", "filtered", "duplicates", "signatures", "superseded", "vocab", "examples", "report",
                  mf.MANIFEST_NAME, mf.RUN_INFO_NAME)
 #: Files in a build's tree that the manifest does not list, by design: itself, run.json, and
 #: `longlm report`'s output (written after the build).

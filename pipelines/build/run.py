@@ -29,8 +29,10 @@ from pipelines.launch import local_memory, progress
 from pipelines.launch.options import beam_options, is_launch_only, workers_are_remote
 from pipelines.launch.packaging import dry_run_report, prepare_launch
 from schemas import manifest as mf
+from schemas.chain import BASE_DIR_KEY
 from transforms.atomic_files import write_atomically
 from transforms.config_base import ConfigError
+from transforms.dedupe.increment import BaseVersion
 
 LOG = logging.getLogger("longlm.build")
 
@@ -59,8 +61,9 @@ class BuildRequest:
     config_origin: str | None = None
 
 
-def resolve_config(req: BuildRequest) -> tuple[BuildConfig, list[str] | None]:
-    """(config, the base version's signature files or None). Raises ConfigError."""
+def resolve_config(req: BuildRequest) -> tuple[BuildConfig, BaseVersion | None, dict | None]:
+    """(config, the base for the dedupe stage, the manifest's chain record), the last two None without
+    --base. Raises ConfigError."""
     if req.base:
         return increment.resolve_base(req.base, req.config_data, req.config_path, req.vocab)
     if req.config_data is not None:
@@ -68,7 +71,7 @@ def resolve_config(req: BuildRequest) -> tuple[BuildConfig, list[str] | None]:
     else:
         cfg = load_config(req.config_path, {"vocab": {"model_path": req.vocab}} if req.vocab else None)
     increment.check_not_increment(cfg)
-    return cfg, None
+    return cfg, None, None
 
 
 def stage_graph(p: beam.Pipeline) -> list[str]:
@@ -92,7 +95,7 @@ def run_build(req: BuildRequest) -> int:
     """Build (or, with `dry_run`, describe) one corpus version. Returns 0 built and accounted for,
     1 built but documents or rows are unaccounted for, 2 a user error (one line on stderr, nothing written)."""
     try:
-        cfg, base_files = resolve_config(req)
+        cfg, base, chain = resolve_config(req)
         options = beam_options(req.beam_args)
         launch_only = req.dry_run or is_launch_only(options)
         # Before beam.Pipeline(): Beam validates packaging options when the pipeline is made.
@@ -125,7 +128,7 @@ def run_build(req: BuildRequest) -> int:
                            total_bytes=total_bytes)
     p = beam.Pipeline(runner=watch.runner, options=options)
     assemble(p, cfg, files, req.output, req.recorded_patterns or req.inputs,
-             manifest_config=recorded_config, base_signatures=base_files, skipped_inputs=skipped)
+             manifest_config=recorded_config, base=base, chain=chain, skipped_inputs=skipped)
     if req.dry_run:
         print("stages:\n" + "\n".join(stage_graph(p)))
         print("options:\n" + json.dumps(options.get_all_options(drop_default=True), indent=2, sort_keys=True, default=str))
@@ -142,7 +145,7 @@ def run_build(req: BuildRequest) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: {req.output} is incomplete", file=sys.stderr)
         return 130
-    return _report(req.output, options, time.time() - started, cfg)
+    return _report(req.output, options, time.time() - started, cfg, req.base)
 
 
 def _config_origin(req: BuildRequest) -> str:
@@ -153,12 +156,13 @@ def _config_origin(req: BuildRequest) -> str:
     return req.config_path or "(defaults)"
 
 
-def _report(output: str, options: PipelineOptions, seconds: float, cfg: BuildConfig) -> int:
+def _report(output: str, options: PipelineOptions, seconds: float, cfg: BuildConfig, base: str | None = None) -> int:
     """Write DIR/run.json, log the version and its accounting; the exit code of :func:`run_build`.
-    A build that kept no document is removed again (exit 1, one line)."""
+    A full build that kept no document is removed again (exit 1, one line); an increment whose new
+    documents were all duplicates of its chain is a version all the same."""
     manifest = read_manifest(output)
     acc = manifest["accounting"]
-    if acc["kept"] == 0:
+    if acc["kept"] == 0 and not base:
         remove_build(output)
         print(f"longlm build: {nothing_kept(manifest)}; nothing to build", file=sys.stderr)
         return 1
@@ -173,6 +177,8 @@ def _report(output: str, options: PipelineOptions, seconds: float, cfg: BuildCon
         "argv": sys.argv,
         "beam_options": options.get_all_options(drop_default=True),
     }
+    if base:  # where readers of the chain find the base (schemas/chain.py)
+        run_info[BASE_DIR_KEY] = increment.base_dir_record(output, base)
     if not workers_are_remote(options):
         run_info["peak_rss_mb"] = local_memory.measured_peaks_mb()
     write_atomically(FileSystems.join(output, mf.RUN_INFO_NAME),

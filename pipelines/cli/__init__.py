@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "pipelines.cli.reproduce",
     "pipelines.cli.diff",
     "pipelines.cli.package",
+    "pipelines.cli.files",
 )
 #: Subcommands whose arguments belong to train.cli (torch is imported only when they run).
 TRAIN_COMMANDS = {

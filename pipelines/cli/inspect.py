@@ -76,6 +76,19 @@ def format_example(row: dict, tok) -> str:
     )
 
 
+def _chain_lines(root: str) -> list[str]:
+    """The chain's versions and accounting when ROOT heads a chain (examples below are ROOT's own)."""
+    from pipelines.corpus.chain import summary_lines
+    from pipelines.corpus.manifest import read_chain
+    from transforms.config_base import ConfigError
+
+    try:
+        lines = summary_lines(read_chain(root))
+    except ConfigError as e:
+        return [f"chain: {e}"]
+    return lines + ["(examples below are this version's own; `longlm files` lists the chain's)"] if lines else []
+
+
 def run(args: argparse.Namespace) -> int:
     from apache_beam.io.filesystems import FileSystems
 
@@ -89,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"longlm inspect: {no_build(root) if missing else f'no vocabulary at {model_path}'}", file=sys.stderr)
         return 1
     tok = SpmTokenizer(_read_bytes(model_path), args.extra_ids)
+    for line in _chain_lines(root):
+        print(line)
     shown = 0
     for split in SPLITS if args.split == "all" else (args.split,):
         directory = FileSystems.join(root, "examples", split)

@@ -10,6 +10,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from schemas import chain
 from schemas import manifest as mf
 from transforms.config_base import ConfigError
 
@@ -69,3 +70,21 @@ def read_manifest(root: str, missing_ok: bool = False) -> dict[str, Any] | None:
         if missing_ok:
             return None
         raise ConfigError(manifest_path(root), f"not a corpus manifest (not JSON: {e})") from e
+
+
+def read_bytes(path: str) -> bytes | None:
+    """The bytes at any Beam FileSystems path, or None when nothing is there."""
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        return f.read()
+
+
+def read_chain(root: str, base_hint: str | None = None) -> list[chain.Version]:
+    """The chain of versions of ROOT, ROOT first (a full build: ROOT alone), every base found and checked
+    against the manifest sha256 its increment recorded (schemas.chain.open_chain). Raises ConfigError
+    naming the version that cannot be found or changed."""
+    try:
+        return chain.open_chain(root.rstrip("/"), read_bytes, base_hint)
+    except ValueError as e:  # ChainError, or a manifest that is not JSON
+        raise ConfigError(root, str(e)) from e

@@ -176,6 +176,7 @@ def provenance_section(ctx: Context) -> Section:
         ["version id", c.version_id], ["schema version", str(m.get("schema_version", "–"))],
         ["manifest format", str(m.get("format", "–"))], ["corpus name", str(c.config.get("name", "–"))],
         ["seed", str(c.config.get("seed", "–"))], ["directory", c.root]]))
+    _chain_blocks(c.root, sec)
     _verify_blocks(ctx, sec)
     inputs = m.get("inputs") or []
     sec.add(Heading(f"Inputs ({num(len(inputs))} files, {num(sum(int(i.get('bytes', 0)) for i in inputs))} bytes)"))
@@ -192,6 +193,30 @@ def provenance_section(ctx: Context) -> Section:
                                  for k, v in sorted(c.run_info.items())]))
     sec.add(Heading("Config"), Code(json.dumps(c.config, indent=2, sort_keys=True, ensure_ascii=False)))
     return sec
+
+
+def _chain_blocks(root: str, sec: Section) -> None:
+    """The versions of the chain this version heads (docs/incremental.md); nothing for a full build."""
+    from pipelines.corpus.manifest import read_chain
+    from transforms.config_base import ConfigError
+
+    try:
+        versions = read_chain(root)
+    except ConfigError as e:
+        sec.add(Heading("Chain"), Para(f"cannot follow the chain: {e}", "bad"))
+        return
+    if len(versions) == 1:
+        return
+    sec.add(Heading(f"Chain ({len(versions)} versions, this one first)"))
+    sec.add(Table(["version", "directory", "read", "kept", "supersedes"], [
+        [v.version_id, v.root, num(v.manifest["accounting"]["read"]), num(v.manifest["accounting"]["kept"]),
+         num(v.manifest["accounting"].get("superseded", 0))] for v in versions]))
+    acc = (versions[0].manifest.get("chain") or {}).get("accounting") or {}
+    if acc:
+        sec.add(Para("chain: read {} = effective kept {} + superseded {} + rejected {} + filtered {} + duplicates {}"
+                     .format(*(num(acc.get(k, 0)) for k in ("read", "effective_kept", "superseded", "rejected",
+                                                            "filtered", "duplicates"))),
+                     "ok" if acc.get("holds") else "bad"))
 
 
 def _verify_blocks(ctx: Context, sec: Section) -> None:
