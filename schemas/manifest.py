@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any, Iterable
 
-from schemas.tables import SCHEMA_VERSION
+from schemas.tables import SCHEMA_VERSION, SUPERSEDED
 
 MANIFEST_FORMAT = 1
 MANIFEST_NAME = "manifest.json"
@@ -58,7 +58,25 @@ def accounting(read: int, table_rows: dict[str, int]) -> dict[str, Any]:
     """The identity read = kept + rejected + filtered + duplicates, with each term and whether it holds."""
     terms = {name: int(table_rows.get(table, 0)) for table, name in ACCOUNTING_TABLES.items()}
     total = sum(terms.values())
-    return {"read": int(read), **terms, "sum": total, "holds": int(read) == total}
+    # superseded: documents of earlier versions of the chain this version removes from its effective
+    # corpus (not read by this version, so not a term of its identity; see chain_accounting)
+    return {"read": int(read), **terms, "sum": total, "holds": int(read) == total,
+            "superseded": int(table_rows.get(SUPERSEDED.name, 0))}
+
+
+#: Terms of a chain's accounting, summed over its versions (:func:`chain_accounting`).
+CHAIN_TERMS = ("read", "kept", "superseded", "rejected", "filtered", "duplicates")
+
+
+def chain_accounting(base_totals: dict, own: dict) -> dict:
+    """The chain's identity: read = effective_kept + superseded + rejected + filtered + duplicates, each
+    summed over the chain (`base_totals`: the bases' sums; `own`: this version's :func:`accounting`),
+    where kept counts every version's kept documents and effective_kept = kept - superseded (what a
+    reader of the chain gets). A full build is a chain of one: superseded 0, effective_kept = kept."""
+    terms = {k: int(base_totals.get(k, 0)) + int(own.get(k, 0)) for k in CHAIN_TERMS}
+    terms["effective_kept"] = terms["kept"] - terms["superseded"]
+    total = sum(terms[k] for k in ("effective_kept", "superseded", "rejected", "filtered", "duplicates"))
+    return {**terms, "sum": total, "holds": total == terms["read"]}
 
 
 def file_record(path: str, data: bytes, table: str | None = None, rows: int | None = None) -> dict[str, Any]:
@@ -106,12 +124,17 @@ def build_manifest(
     stats: dict[str, int],
     packages: dict[str, str],
     input_patterns: list[str],
+    skipped_inputs: list[str] = (),
+    chain: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assemble the manifest dict (sorted, so its JSON is byte-stable)."""
+    """Assemble the manifest dict (sorted, so its JSON is byte-stable). `skipped_inputs`: sources the
+    input patterns matched that are not of a supported type (never read, so not in `inputs`). `chain`: the
+    bases of an increment and their accounting totals (schemas.chain.chain_record); None for a full build."""
     writers = writer_check(files)
     files = sorted(({k: v for k, v in f.items() if k not in WRITER_CHECK_KEYS} for f in files if not f.get("missing")),
                    key=lambda f: f["path"])
     inputs = sorted(inputs, key=lambda i: i["source"])
+    own = accounting(stats.get(READ_COUNTER, 0), rows_per_table(files))
     return {
         "format": MANIFEST_FORMAT,
         "version_id": version_id(config, inputs),
@@ -119,9 +142,12 @@ def build_manifest(
         "config": config,
         "input_patterns": list(input_patterns),
         "inputs": inputs,
+        "skipped_inputs": sorted(skipped_inputs),
         "packages": dict(sorted(packages.items())),
         "counters": dict(sorted(stats.items())),
-        "accounting": accounting(stats.get(READ_COUNTER, 0), rows_per_table(files)),
+        "accounting": own,
+        "chain": {"versions": list((chain or {}).get("versions", [])),
+                  "accounting": chain_accounting((chain or {}).get("accounting", {}), own)},
         "writers": writers,
         "files": files,
     }

@@ -11,7 +11,7 @@ from functools import cached_property
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "2"  # 2: duplicates.containment and kind "contained"; rejects record the stage and exception
+SCHEMA_VERSION = "3"  # 3: superseded/, signatures.version_id; 2: duplicates.containment and kind "contained"; rejects record the stage and exception
 
 #: Parquet key-value metadata key holding SCHEMA_VERSION.
 SCHEMA_VERSION_KEY = b"longlm.schema_version"
@@ -149,6 +149,26 @@ SIGNATURES = TableSpec(
             pa.field("kept_han", pa.int64()),
             pa.field("kept_exact", pa.string()),
             pa.field("kept_signature", pa.binary()),  # the kept document's signature (null when kept itself)
+            # the version that read this document (null: this one); an increment fills it in for base rows
+            pa.field("version_id", pa.string()),
+        ]
+    ),
+)
+
+SUPERSEDED = TableSpec(
+    name="superseded",
+    key="doc_id",
+    schema=pa.schema(
+        [
+            # One row per document an earlier version of the chain kept that this version removes from the
+            # chain's effective corpus (docs/incremental.md); that version's files are never touched.
+            pa.field("doc_id", pa.string(), nullable=False),
+            pa.field("version_id", pa.string(), nullable=False),  # the version whose documents/ holds it
+            pa.field("kept_doc_id", pa.string(), nullable=False),  # the document kept in its place
+            pa.field("kind", pa.string()),  # "exact", "near" or "contained", as in duplicates/
+            pa.field("cluster_id", pa.string()),
+            pa.field("similarity", pa.float64()),  # estimated Jaccard with the kept document
+            pa.field("containment", pa.float64()),  # its share found in the kept one (exact when checked exactly)
         ]
     ),
 )
@@ -175,7 +195,8 @@ DECONTAMINATED = TableSpec(
     ),
 )
 
-TABLES = {spec.name: spec for spec in (DOCUMENTS, REJECTS, FILTERED, DUPLICATES, EXAMPLES, SIGNATURES, DECONTAMINATED)}
+TABLES = {spec.name: spec for spec in (DOCUMENTS, REJECTS, FILTERED, DUPLICATES, EXAMPLES, SIGNATURES, SUPERSEDED,
+                                       DECONTAMINATED)}
 
 
 def empty_row(spec: TableSpec) -> dict:

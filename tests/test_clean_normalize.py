@@ -119,6 +119,13 @@ def test_cjk_spaces_keep_one_space_in_headings():
     assert out == "第一回 宴桃园豪杰三结义 斩黄巾英雄首立功\n话说天下"
 
 
+def test_cjk_spaces_keep_one_space_in_numbered_section_titles():
+    """沉沦 titles its sections "五 月光", "六 崖上": without the space they read as prose (五月光)."""
+    out, hits = normalize.cjk_spaces("五 月光\n他 说\n六\u3000\u3000崖上\n一 个人走了。\n")
+    assert out == "五 月光\n他说\n六 崖上\n一个人走了。\n"
+    assert hits == 3
+
+
 def test_cjk_spaces_do_not_touch_indentation_or_line_ends():
     text = "  他来了\n\t她走了"
     assert normalize.cjk_spaces(text) == (text, 0)

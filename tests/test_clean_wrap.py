@@ -32,6 +32,9 @@ PATTERNS = load_patterns()
         "附录　陈光蕊赴任逢灾　江流僧复仇报本",
         "卷一",
         "Chapter 3",
+        "五 月光",
+        "六　崖上",
+        "十二 翠峦清潭畔的石床",
     ],
 )
 def test_headings_detected(line):
@@ -51,6 +54,9 @@ def test_headings_detected(line):
         "正文如下：他说",
         "“第一章写得好。”",
         "第一回　" + "很长的标题" * 12,
+        "一 个人走了。",
+        "三 两 个",
+        "五月光",
         "",
     ],
 )
@@ -127,6 +133,13 @@ def test_wrap_in_double_spaced_poem_rejoined():
     out, hits = wrap.rejoin_wraps(text, min_chars=16)
     assert out == "    青山依旧在，几度夕阳红。白发渔樵江渚上，惯看秋月春风。一壶浊酒喜相逢。古今多少事，都付笑谈中。" + tail
     assert hits == 2
+
+
+def test_wrap_in_double_spaced_text_ends_at_two_blank_lines_and_headings():
+    """沉沦's end of one story: a credit line, two blank lines, the next story's title, its first section."""
+    body = "".join(f"\n\n{p}" for p in (PARA1, PARA2) * 3)
+    text = "原载小说集《沉沦》，一九二一年十月十五日上海泰东图书局初版\n\n\n南迁\n\n一 南方" + body
+    assert wrap.rejoin_wraps(text, min_chars=16) == (text, 0)
 
 
 def test_wrap_rule_keeps_paragraphs_dialogue_headings_and_short_titles():

@@ -77,8 +77,9 @@ def test_overwrite_never_deletes_entries_no_build_writes(tmp_path):
     (out / "documents").mkdir(parents=True)
     (out / "documents" / "part-00000-of-00003.parquet").write_bytes(b"old")
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="not empty"):
-        prepare_output(str(out), overwrite=False)
+    with pytest.raises(ConfigError, match="notes.txt.*--overwrite would not delete") as refused:
+        prepare_output(str(out), overwrite=False)  # not "pass --overwrite", which would be refused next
+    assert "pass --overwrite" not in str(refused.value)
     with pytest.raises(ConfigError, match="notes.txt"):
         prepare_output(str(out), overwrite=True)
     assert (out / "notes.txt").exists() and (out / "documents" / "part-00000-of-00003.parquet").exists()

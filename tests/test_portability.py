@@ -284,7 +284,7 @@ def _top_level_stages(p: beam.Pipeline) -> list[str]:
 
 def _stages_of_the_build(cfg: Path) -> list[str]:
     p = beam.Pipeline(options=PipelineOptions([]))
-    assemble(p, load_config(str(cfg)), resolve_inputs([GS_INPUT], dry_run=True), f"{BUCKET}/out", [GS_INPUT])
+    assemble(p, load_config(str(cfg)), resolve_inputs([GS_INPUT], dry_run=True).files, f"{BUCKET}/out", [GS_INPUT])
     return _top_level_stages(p)
 
 
@@ -299,7 +299,7 @@ def test_dataflow_job_for_gs_paths_is_built_offline_with_every_stage(offline, sm
     pytest.importorskip("apache_beam.runners.dataflow.internal.apiclient", reason="needs the gcp extra")
     options = PipelineOptions(DATAFLOW_FLAGS)
     plan = runners.prepare_launch(options, dry_run=True)
-    files = resolve_inputs([GS_INPUT], dry_run=True)
+    files = resolve_inputs([GS_INPUT], dry_run=True).files
     p = beam.Pipeline(options=options)
     assemble(p, load_config(str(small_config)), files, f"{BUCKET}/out", [GS_INPUT])
     stages = _top_level_stages(p)

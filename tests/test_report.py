@@ -511,6 +511,31 @@ def test_compare_two_versions(corpus, tmp_path):
     assert (tmp_path / "cmp" / "compare.png").exists()
 
 
+def test_compare_names_its_direction_by_role_and_shows_config_values_as_written(corpus, tmp_path):
+    root, _ = corpus
+    other = tmp_path / "other"
+    make_corpus(other, docs=6, seed=20240101)
+    rep, _ = make_report(str(root), compare=str(other), options=Options(charts=False, verify=False))
+    sec = rep.sections[0]
+    assert sec.title.startswith(f"Changes from {other} (") and f") to {root} (" in sec.title
+    assert "(A)" not in sec.title and "(B)" not in sec.title
+    table = table_with(sec, "key")
+    assert table.headers == ["key", "--compare", "this report"]
+    assert {r[0]: r[1:] for r in table.rows}["seed"] == ["20240101", "5"]  # not 20,240,101
+
+
+def test_overlaid_histograms_are_outlines_so_the_legend_matches():
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from pipelines.corpus.report.charts import Charts, Panel
+
+    ax = Figure().add_subplot()
+    rng = np.random.default_rng(0)
+    Charts()._hist(ax, Panel("length", "chars", [("raw", rng.normal(10, 2, 200)), ("clean", rng.normal(11, 2, 200))]))
+    assert ax.patches and not any(p.get_fill() for p in ax.patches)
+
+
 def _chromium() -> str | None:
     if Path("/usr/bin/chromium").exists():
         return "/usr/bin/chromium"

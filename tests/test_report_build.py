@@ -60,6 +60,9 @@ def test_report_of_a_build_matches_manifest_and_shards(built, capsys):
     assert int(funnel["kept"][1]) == manifest["accounting"]["kept"]
     rejects = Counter(read_table(root, "rejects").column("reason").to_pylist())
     assert {k.removeprefix("rejected: "): int(v[1]) for k, v in funnel.items() if k.startswith("rejected")} == rejects
+    listed = rows_of(rep, "funnel", "source")  # the rejected inputs by name, with their reasons
+    assert sorted(r[2] for r in listed) == sorted(rejects.elements())
+    assert {r[0] for r in listed} == set(read_table(root, "rejects").column("source").to_pylist())
     docs = read_table(root, "documents")
     cleaned = docs.column("char_length").null_count == 0
     kept_chars = docs.column("char_length" if cleaned else "raw_char_length")

@@ -68,3 +68,14 @@ def test_attention_choice():
         choose_attention("fast", cpu, compiled=False)
     with pytest.raises(ValueError, match="attention must be one of"):
         build_model(preset("tiny", vocab_size=VOCAB)).set_attention("fast")
+
+
+def test_flex_on_cpu_is_refused_before_anything_is_written(tmp_path):
+    from train.synthetic import make_corpus
+    from train.trainer import TrainConfig, run
+
+    corpus = make_corpus(tmp_path / "corpus", n_train_lines=40, n_val_lines=4, seed=1)
+    with pytest.raises(ValueError, match="attention: flex cannot train here"):
+        run(TrainConfig(data=str(corpus), out=str(tmp_path / "run"), model="tiny", steps=1, attention="flex",
+                        device="cpu", tensorboard=False))
+    assert not (tmp_path / "run").exists()

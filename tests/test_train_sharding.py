@@ -102,7 +102,7 @@ def test_fsdp_trains_like_ddp_resumes_across_modes_and_exports(corpus, ddp_run, 
 def test_fsdp_with_compiled_blocks_trains_like_ddp(corpus, ddp_run, tmp_path):
     out = tmp_path / "fsdp-compiled"
     printed = _torchrun(corpus, out, "--sharding", "fsdp", "--compile", "--no-export")
-    assert "sharding fsdp | compiled" in printed
+    assert "sharding fsdp | attention sdpa | packing off | compiled" in printed
     assert _losses(out) == pytest.approx(_losses(ddp_run), rel=1e-4)
 
 

@@ -93,8 +93,8 @@ def test_identical_names_under_two_globs_get_distinct_full_path_sources(tmp_path
         (tmp_path / d).mkdir()
         (tmp_path / d / "x.txt").write_bytes("第一章 同一本书\n正文。".encode(enc))
         (tmp_path / d / f"only-{d}.txt").write_text("另一本书。", encoding="utf-8")
-    forward = match_inputs([f"{tmp_path}/a/*", f"{tmp_path}/b/*"])
-    backward = match_inputs([f"{tmp_path}/b/*", f"{tmp_path}/a/*"])
+    forward = match_inputs([f"{tmp_path}/a/*", f"{tmp_path}/b/*"]).files
+    backward = match_inputs([f"{tmp_path}/b/*", f"{tmp_path}/a/*"]).files
     assert forward == backward
     sources = [f.source for f in forward]
     assert len(set(sources)) == len(sources) == 4

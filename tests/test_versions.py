@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -172,10 +173,11 @@ def test_progress_lines_appear_on_a_build_of_a_few_mb(tmp_path, caplog):
     assert rc == 0
     lines = [r.getMessage() for r in caplog.records if r.name == "longlm.progress"]
     assert len(lines) >= 3
-    assert all("docs" in line and "MB" in line for line in lines)
-    assert any("stage " in line for line in lines)
+    assert all("documents read" in line and re.search(r"input [\d.]+ of [\d.]+ MB", line) for line in lines)
+    assert any("ingest" in line for line in lines)
+    assert not any(re.search(r"\d+/\d+ done|Flatten|ref_", line) for line in lines), lines  # no Beam internals
     read = json.loads((tmp_path / "out" / "manifest.json").read_text())["counters"]["ingest.records"]
-    assert any(f"read {read:,} docs" in line and "MB planned" in line for line in lines)
+    assert any(f"{read:,} documents read" in line and f"of {size_mb:,.1f} MB" in line for line in lines)
 
 
 def test_quiet_build_prints_no_progress(version, caplog):
@@ -276,7 +278,13 @@ def test_increment_records_its_base_reuses_its_vocab_and_keeps_every_signature(i
     assert v2["accounting"]["holds"]
     base_rows = {r["doc_id"]: r for r in _table(t / "base", "signatures")}
     v2_rows = {r["doc_id"]: r for r in _table(t / "v2", "signatures")}
-    assert all(v2_rows[d] == r for d, r in base_rows.items())  # base decisions never change
+    # no new document outranks a base one here: base decisions stand, rows now name the version that read them;
+    # a cluster a new document joined is named by its smallest doc_id, as in a full build
+    full_rows = {r["doc_id"]: r for r in _table(t / "full", "signatures")}
+    for d, r in base_rows.items():
+        assert {**v2_rows[d], "cluster_id": None} == dict(r, version_id=base["version_id"], cluster_id=None)
+        assert v2_rows[d]["cluster_id"] in (r["cluster_id"], full_rows[d]["cluster_id"])
+    assert v2["accounting"]["superseded"] == 0 and v2["chain"]["accounting"]["holds"]
     assert set(v2_rows) == {r["doc_id"] for r in _table(t / "full", "signatures")}
     for r in _table(t / "v2", "duplicates"):
         assert v2_rows[r["doc_id"]]["kept_doc_id"] == r["kept_doc_id"] if r["doc_id"] in v2_rows else True
@@ -297,26 +305,32 @@ def test_increment_refuses_its_own_config_and_a_base_without_signatures(incremen
     assert rc == 2 and "signatures" in capsys.readouterr().err
 
 
-def test_reproduce_an_increment_needs_its_base(increment, tmp_path, capsys):
+def test_reproduce_an_increment_on_its_base(increment, tmp_path, capsys):
     t = increment
-    rc = main(["reproduce", str(t / "v2"), "--output", str(tmp_path / "r"), "--quiet", *IN_MEMORY])
-    assert rc == 2 and "--base" in capsys.readouterr().err
+    rc = main(["reproduce", str(t / "v2"), "--base", str(t / "full"), "--output", str(tmp_path / "x"), "--quiet",
+               *IN_MEMORY])
+    assert rc == 2 and "--base" in capsys.readouterr().err  # not the version it was built on
     rc = main(["reproduce", str(t / "v2"), "--base", str(t / "base"), "--output", str(tmp_path / "r"), "--quiet",
                *IN_MEMORY])
     assert rc == 0, capsys.readouterr()
     assert (tmp_path / "r" / "manifest.json").read_bytes() == (t / "v2" / "manifest.json").read_bytes()
 
 
-def test_progress_line_and_stage_names():
+def test_progress_line_names_our_stages_and_shows_mb_per_s_and_an_eta():
     from pipelines.launch.progress import Snapshot, format_line, stage_label
 
-    assert stage_label(["ref_AppliedPTransform_x", "Ingest/Read", "Ingest/Parse", "Clean/Run"]) == "Ingest+Clean"
+    assert stage_label(["ref_AppliedPTransform_x", "Ingest/Read", "Ingest/Parse", "Clean/Run"]) == "ingest + clean"
+    assert stage_label(["Vocab/TrainSpm", "FlattenFiles", "Counters/Sum"]) == "vocab + manifest"  # no Beam internals
+    assert stage_label(["WriteExamplesTrain/Shard", "DropExamplesTrainOfFailed/x"]) == "write + rejects"
     before = Snapshot(counters={"ingest.records": 10, "ingest.bytes": 2_000_000})
-    after = Snapshot(counters={"ingest.records": 30, "ingest.bytes": 6_000_000, "clean.docs_in": 12}, stage="Clean",
-                     stages_done=3, stages_total=9)
-    line = format_line(after, elapsed=4.0, previous=before, since=2.0)
-    assert "input 6.0 MB planned | read 30 docs" in line and "cleaned 12" in line
-    assert "stage Clean (3/9 done" in line and "10.0 docs/s (read)" not in line and "6.0 docs/s (cleaned)" in line
+    after = Snapshot(counters={"ingest.records": 30, "ingest.bytes": 6_000_000, "clean.docs_in": 12},
+                     stage="ingest + clean", stages_done=3, stages_total=9)
+    line = format_line(after, elapsed=4.0, previous=before, since=2.0, total_bytes=10_000_000)
+    assert "ingest + clean (" in line and "3/9" not in line and "docs/s" not in line
+    assert "input 6.0 of 10.0 MB (2.00 MB/s)" in line and "eta 0:00:02 to take in the rest" in line
+    assert "30 documents read" in line and "cleaned 12" in line
+    unknown = format_line(after, elapsed=4.0, previous=None, since=0.0)  # no total, no previous line
+    assert "input 6.0 MB (1.50 MB/s)" in unknown and "eta" not in unknown
 
 
 def test_progress_every_must_be_positive(capsys):

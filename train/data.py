@@ -237,22 +237,24 @@ def collate_batch(group: list, cfg: StreamConfig) -> dict:
 
 
 class _ParquetCache:
-    """A few open ParquetFiles, least recently used closed first."""
+    """A few open ParquetFiles, least recently used closed first. `read` also returns which rows belong to
+    documents in `skip` (doc_ids of a chain's superseded documents, train.corpus), or None."""
 
-    def __init__(self, files: list[str], size: int = 4):
-        self.files, self.size, self.open = files, size, OrderedDict()
+    def __init__(self, files: list[str], size: int = 4, skip: frozenset = frozenset()):
+        self.files, self.size, self.open, self.skip = files, size, OrderedDict(), skip
 
     def read(self, unit: Unit) -> tuple[np.ndarray, ...]:
         pf = self.open.pop(unit.file, None) or open_parquet(self.files[unit.file])
         self.open[unit.file] = pf
         while len(self.open) > self.size:
             self.open.popitem(last=False)[1].close()
-        table = pf.read_row_group(unit.row_group, columns=_COLUMNS)
+        table = pf.read_row_group(unit.row_group, columns=_COLUMNS + (["doc_id"] if self.skip else []))
+        drop = [d in self.skip for d in table.column("doc_id").to_pylist()] if self.skip else None
         out = []
         for name in _COLUMNS:
             column = table.column(name).combine_chunks()
             out += [column.offsets.to_numpy(), column.values.to_numpy(zero_copy_only=False)]
-        return tuple(out)
+        return (*out, drop)
 
 
 class ExampleStream(IterableDataset):
@@ -274,8 +276,10 @@ class ExampleStream(IterableDataset):
         position: DataPosition | None = None,
         version_id: str | None = None,
         units: list[Unit] | None = None,
+        skip_doc_ids: frozenset = frozenset(),
     ):
         super().__init__()
+        self.skip_doc_ids = frozenset(skip_doc_ids)  # a chain's superseded documents (train.corpus)
         if not files:
             raise ValueError("no Parquet files to read")
         self.files, self.cfg, self.infinite = list(files), cfg, infinite
@@ -307,10 +311,12 @@ class ExampleStream(IterableDataset):
         return [self.units[i] for i in balanced_assignment(self.units, order, self.readers)[shard]]
 
     def _rows(self, units: list[Unit]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        cache, cfg = _ParquetCache(self.files), self.cfg
+        cache, cfg = _ParquetCache(self.files, skip=self.skip_doc_ids), self.cfg
         for unit in units:
-            in_off, in_val, tg_off, tg_val = cache.read(unit)
+            in_off, in_val, tg_off, tg_val, drop = cache.read(unit)
             for r in range(unit.start, unit.stop):
+                if drop is not None and drop[r]:
+                    continue
                 a, b = in_val[in_off[r] : in_off[r + 1]], tg_val[tg_off[r] : tg_off[r + 1]]
                 if len(a) and len(b):
                     yield _truncate(a, cfg.max_input_len, cfg.eos_id), _truncate(b, cfg.max_target_len, cfg.eos_id)

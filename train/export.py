@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from pathlib import Path
 
 import torch
@@ -168,6 +169,8 @@ def export_hf(
     _write_json(tmp / "generation_config.json", generation)
     if vocab_file is not None:
         write_tokenizer_files(tmp, Path(vocab_file))
+    # safetensors creates its file owner-only (0600); give it the mode open() gave config.json (the umask's).
+    os.chmod(tmp / "model.safetensors", stat.S_IMODE((tmp / "config.json").stat().st_mode))
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
     if out_dir.exists():
         os.replace(out_dir, old)

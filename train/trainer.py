@@ -193,6 +193,8 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, ctx: DistContext | None = None):
         self.cfg, self.ctx = cfg, ctx or init_distributed(cfg.device)
+        if cfg.attention == "flex" and self.ctx.device.type != "cuda":  # before anything is written
+            choose_attention(cfg.attention, self.ctx.device, compiled=False)  # raises, naming the option
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.run_dir = Path(cfg.out)
@@ -268,12 +270,13 @@ class Trainer:
         # rank 0 reads every shard footer once and broadcasts the plan (not every rank x every file)
         readers = ctx.world_size * max(1, cfg.num_workers)
         units = ctx.broadcast(plan_units(train_files, readers) if ctx.main else None)
+        skip = self.corpus.skip_doc_ids()  # a chain's superseded documents (train/corpus.py)
         train = ExampleStream(train_files, stream_cfg, ctx.rank, ctx.world_size, cfg.num_workers, version_id=version,
-                              units=units)
+                              units=units, skip_doc_ids=skip)
         val_files = self.corpus.split_files("validation")
         val_cfg = dataclasses.replace(stream_cfg, shuffle=False)
-        val = (ExampleStream(val_files, val_cfg, ctx.rank, ctx.world_size, 0, infinite=False, version_id=version)
-               if val_files else None)
+        val = (ExampleStream(val_files, val_cfg, ctx.rank, ctx.world_size, 0, infinite=False, version_id=version,
+                             skip_doc_ids=skip) if val_files else None)
         return train, val
 
     def _restore(self, payload: dict, path: Path) -> None:

@@ -13,10 +13,11 @@ from typing import Any
 
 
 class ConfigError(ValueError):
-    """A configuration value is unknown, of the wrong type or impossible. `key` names it ("clean.min_chars")."""
+    """A configuration value is unknown, of the wrong type or impossible. `key` names it: a config key
+    ("clean.min_chars": "config key 'clean.min_chars': ...") or a flag ("--input": "--input ...")."""
 
     def __init__(self, key: str, message: str):
-        super().__init__(f"config key '{key}': {message}")
+        super().__init__(f"{key} {message}" if key.startswith("-") else f"config key '{key}': {message}")
         self.key = key
 
 

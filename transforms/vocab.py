@@ -29,6 +29,7 @@ from transforms.atomic_files import write_atomically
 from transforms.config_base import StageConfig, knob
 from transforms.examples.seeds import stable_int
 from transforms.result import StageResult
+from transforms.stats import STATS, stat
 
 MODEL_NAME = "spiece.model"
 VOCAB_NAME = "spiece.vocab"
@@ -173,18 +174,24 @@ def write_vocab(model_bytes: bytes, output_dir: str) -> list[dict]:
 
 
 class _WriteVocab(beam.DoFn):
-    """model bytes -> the same bytes (main), after writing the files; their file records on "files"."""
+    """model bytes -> the same bytes (main), after writing the files; their file records on "files" and
+    the count of pieces as counter ``vocab.pieces`` (it can fall short of ``vocab_size`` on a small corpus).
+    Empty bytes (no document kept, nothing to train on) write nothing."""
 
     def __init__(self, output_dir: str):
         self._out = output_dir
 
     def process(self, model_bytes: bytes):
-        for record in write_vocab(model_bytes, self._out):
-            yield beam.pvalue.TaggedOutput("files", record)
+        if model_bytes:
+            for record in write_vocab(model_bytes, self._out):
+                yield beam.pvalue.TaggedOutput("files", record)
+            yield stat("vocab.pieces", spm.SentencePieceProcessor(model_proto=model_bytes).get_piece_size())
         yield model_bytes
 
 
 def _train_on_sample(sample: list, cfg: VocabConfig, seed: int) -> bytes:
+    if not sample:  # no document was kept: no vocabulary (the build reports "nothing to build")
+        return b""
     model = train_sentencepiece((text for _, text in sample), cfg, None, seed)
     check_model(model)
     return model
@@ -192,7 +199,8 @@ def _train_on_sample(sample: list, cfg: VocabConfig, seed: int) -> bytes:
 
 class TrainVocab(beam.PTransform):
     """Segments -> StageResult: main ``model``, a one-element PCollection of the spiece.model bytes (emitted
-    after output_dir/vocab/ is written), and ``files``, the file records of vocab/spiece.model and .vocab.
+    after output_dir/vocab/ is written; empty bytes and no files when no segment reached it), ``files``, the
+    file records of vocab/spiece.model and .vocab, and stats (``vocab.pieces``).
 
     Trains on the `sample_segments` segments with the smallest seeded hash, or, when cfg.model_path is
     set, reads that model instead (segments unused). Bounded gather: segments are first counted, and only
@@ -222,5 +230,5 @@ class TrainVocab(beam.PTransform):
                 | "Sample" >> beam.combiners.Top.Smallest(cfg.sample_segments)
                 | "TrainSpm" >> beam.Map(_train_on_sample, cfg, seed)
             )
-        written = model | "WriteVocab" >> beam.ParDo(_WriteVocab(self._out)).with_outputs("files", main="model")
-        return StageResult(written.model, "model", files=written.files)
+        written = model | "WriteVocab" >> beam.ParDo(_WriteVocab(self._out)).with_outputs("files", STATS, main="model")
+        return StageResult(written.model, "model", stats=written[STATS], files=written.files)

@@ -55,12 +55,12 @@ class Stage:
 
 @dataclass
 class Context:
-    """What a stage's `make` may use: the config, the output root, the base version's signature files, the
+    """What a stage's `make` may use: the config, the output root, the base chain of an increment, the
     results of the stages before it (by name) and the evaluation files of `--decontaminate`."""
 
     cfg: object  # pipelines.build.config.BuildConfig
     output: str
-    base_signatures: list[str] | None = None
+    base: object = None  # transforms.dedupe.increment.BaseVersion
     results: dict[str, StageResult] = field(default_factory=dict)
     eval_files: list = field(default_factory=list)  # transforms.ingest.parse.InputFile
 

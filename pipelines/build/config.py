@@ -150,15 +150,18 @@ def resolve_output_shards(cfg: BuildConfig, patterns: list[str] | None, paths: l
 
 
 def input_bytes(patterns: list[str], paths: list[str] | None = None) -> int:
-    """Total size of the files `patterns` match (only those in `paths` when given), each counted once.
+    """Total size of the files `patterns` match, folders read recursively (only those in `paths` when
+    given), each counted once.
 
-    One Beam FileSystems listing per pattern, so a corpus of many files costs no per-file calls.
+    One or two Beam FileSystems listings per pattern, so a corpus of many files costs no per-file calls.
     """
     from apache_beam.io.filesystems import FileSystems
 
+    from pipelines.build.inputs import listing_patterns
+
     wanted = set(paths) if paths is not None else None
     sizes: dict[str, int] = {}
-    for result in FileSystems.match(list(patterns)) if patterns else []:
+    for result in FileSystems.match(listing_patterns(patterns)) if patterns else []:
         for meta in result.metadata_list:
             if wanted is None or meta.path in wanted:
                 sizes[meta.path] = meta.size_in_bytes
@@ -204,9 +207,9 @@ def load_config(path: str | None = None, overrides: dict[str, dict[str, Any]] | 
             with FileSystems.open(path) as f:
                 data = tomllib.loads(f.read().decode("utf-8"))
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(path, f"not valid TOML: {e}") from e
+            raise ConfigError("--config", f"{path}: not valid TOML: {e}") from e
         except OSError as e:
-            raise ConfigError(path, f"cannot read config file: {e}") from e
+            raise ConfigError("--config", f"{path}: cannot read the config file: {e}") from e
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
     return config_from_dict(data)

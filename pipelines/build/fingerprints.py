@@ -13,7 +13,6 @@ versions differ from a manifest's.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import unicodedata
 from typing import Any

@@ -34,18 +34,20 @@ class WriteManifest(beam.PTransform):
     manifest waits for every file by its side inputs alone.
     """
 
-    def __init__(self, output_root: str, config: dict, input_patterns: list[str]):
+    def __init__(self, output_root: str, config: dict, input_patterns: list[str], skipped_inputs: list[str] = (),
+                 chain: dict | None = None):
         super().__init__()
         self._root, self._config, self._patterns = output_root.rstrip("/"), config, list(input_patterns)
+        self._skipped, self._chain = sorted(skipped_inputs), chain
 
     def expand(self, pcolls):
         files, stats, inputs = pcolls
-        root, config, patterns = self._root, self._config, self._patterns
+        root, config, patterns, skipped, chain = self._root, self._config, self._patterns, self._skipped, self._chain
 
         def write(_, files, stats, inputs):
             manifest = mf.build_manifest(
                 config=config, inputs=list(inputs), files=list(files), stats=dict(stats),
-                packages=package_versions(), input_patterns=patterns,
+                packages=package_versions(), input_patterns=patterns, skipped_inputs=skipped, chain=chain,
             )
             write_atomically(FileSystems.join(root, mf.MANIFEST_NAME), mf.dumps(manifest))
             yield manifest

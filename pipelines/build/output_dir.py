@@ -15,7 +15,7 @@ from transforms.config_base import ConfigError
 from transforms.shard_writer import STAGING_PREFIX
 
 #: Top-level entries a build (and `longlm report`) writes under its output directory.
-BUILD_ENTRIES = ("documents", "rejects", "filtered", "duplicates", "signatures", "vocab", "examples", "report",
+BUILD_ENTRIES = ("documents", "rejects", "filtered", "duplicates", "signatures", "superseded", "vocab", "examples", "report",
                  mf.MANIFEST_NAME, mf.RUN_INFO_NAME)
 #: Files in a build's tree that the manifest does not list, by design: itself, run.json, and
 #: `longlm report`'s output (written after the build).
@@ -44,7 +44,7 @@ def _top(rel: str) -> str:
     return rel.split("/", 1)[0]
 
 
-def _is_build_entry(top: str) -> bool:
+def is_build_entry(top: str) -> bool:
     """A top-level entry a build writes: one of BUILD_ENTRIES, or a writer's staging directory (left by a
     build that died before its writers finished)."""
     return top in BUILD_ENTRIES or top.startswith(STAGING_PREFIX)
@@ -53,19 +53,21 @@ def _is_build_entry(top: str) -> bool:
 def prepare_output(output: str, overwrite: bool) -> list[str]:
     """Make `output` ready for a build; returns the relative paths it deleted. Raises ConfigError.
 
-    Empty or missing: nothing to do. Non-empty without `overwrite`: refused. With `overwrite`: every
-    file under the build's own entries is deleted, manifest.json first; any other entry is refused.
+    Empty or missing: nothing to do. Any entry no build writes: refused (with or without `overwrite`).
+    Otherwise, without `overwrite`: refused, saying whether a finished or an unfinished build is there.
+    With `overwrite`: every file under the build's own entries is deleted, manifest.json first.
     """
     existing = list_files(output)
     if not existing:
         return []
-    if not overwrite:
-        what = "holds a build (manifest.json)" if mf.MANIFEST_NAME in existing else f"is not empty ({len(existing)} files)"
-        raise ConfigError("--output", f"'{output}' {what}; pass --overwrite to replace it")
-    foreign = sorted({_top(rel) for rel in existing if not _is_build_entry(_top(rel))})
+    foreign = sorted({_top(rel) for rel in existing if not is_build_entry(_top(rel))})
     if foreign:
-        raise ConfigError("--output", f"'{output}' holds entries no build writes ({', '.join(foreign[:5])}); "
-                          "refusing to delete them with --overwrite: move them or choose another directory")
+        raise ConfigError("--output", f"'{output}' holds entries no build writes ({', '.join(foreign[:5])}), which "
+                          "--overwrite would not delete either: move them or choose another directory")
+    if not overwrite:
+        what = ("holds a build (manifest.json)" if mf.MANIFEST_NAME in existing
+                else f"holds an unfinished build (no manifest): {len(existing)} files")
+        raise ConfigError("--output", f"'{output}' {what}; pass --overwrite to replace it")
     ordered = sorted(existing, key=lambda rel: (rel != mf.MANIFEST_NAME, rel))  # manifest first: never a stale one
     root = output.rstrip("/")
     for start in range(0, len(ordered), 1000):
@@ -86,3 +88,11 @@ def unlisted_files(root: str, listed: set[str]) -> list[str]:
             continue
         out.append(rel)
     return out
+
+
+def remove_build(output: str) -> None:
+    """Delete everything a build wrote under `output`, then `output` itself when nothing else is left."""
+    prepare_output(output, overwrite=True)
+    root = output.rstrip("/") or output
+    if FileSystems.exists(root) and not list_files(root):
+        FileSystems.delete([root])

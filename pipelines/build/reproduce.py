@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.build.inputs import match_inputs
 from pipelines.build.run import BuildRequest, run_build
 from pipelines.corpus.diff import manifest_differences
-from pipelines.corpus.manifest import manifest_bytes, read_manifest
+from pipelines.corpus.manifest import manifest_bytes, read_chain, read_manifest
 from schemas import manifest as mf
 from transforms.config_base import ConfigError
 
@@ -48,7 +48,7 @@ def check_inputs(recorded: list[dict], patterns: list[str], threads: int = 8) ->
     Files are compared by recorded source name; a size mismatch is reported without hashing, and
     only files of the recorded size are hashed (in parallel threads, for remote file systems).
     """
-    found = {f.source: f.path for f in match_inputs(patterns)}
+    found = {f.source: f.path for f in match_inputs(patterns).files}
     expected = {i["source"]: i for i in recorded}
     problems = [f"missing: {s} ({expected[s]['bytes']} bytes, sha256 {expected[s]['sha256']})"
                 for s in sorted(set(expected) - set(found))]
@@ -87,9 +87,25 @@ def rebuild_request(template: BuildRequest, manifest: dict, patterns: list[str])
                                recorded_patterns=manifest.get("input_patterns") or patterns)
 
 
+def replay_chain(head_dir: str, patterns: list[str], template: BuildRequest) -> int:
+    """Reproduce every version of `head_dir`'s chain, oldest first, each from its recorded input patterns
+    (`patterns` for the head) on the base rebuilt just before it: bases into `OUTPUT.<version_id>`
+    beside the head's `template.output`. Stops at the first version that does not reproduce."""
+    versions = read_chain(head_dir)
+    print(f"replaying a chain of {len(versions)} versions: {' <- '.join(v.version_id for v in reversed(versions))}")
+    previous = None
+    for version in reversed(versions[1:]):
+        out = f"{template.output.rstrip('/')}.{version.version_id}"
+        rc = reproduce(version.root, None, dataclasses.replace(template, output=out, base=previous))
+        if rc != 0:
+            return rc
+        previous = out
+    return reproduce(head_dir, patterns, dataclasses.replace(template, base=previous))
+
+
 def reproduce(old_dir: str, patterns: list[str] | None, template: BuildRequest) -> int:
-    """Check the inputs, rebuild into `template.output`, compare manifests. Exit code: 0 reproduced byte
-    for byte; 1 the inputs or the new manifest differ (each difference printed); 2 a user error."""
+    """Check the inputs, rebuild into `template.output`, compare manifests (an increment without
+    `template.base`: :func:`replay_chain`). Exit code: 0 reproduced byte for byte; 1 the inputs or the new manifest differ (each difference printed); 2 a user error."""
     try:
         old = read_manifest(old_dir)
         patterns = patterns or list(old.get("input_patterns") or [])
@@ -97,7 +113,7 @@ def reproduce(old_dir: str, patterns: list[str] | None, template: BuildRequest) 
             raise ConfigError("--input", "the manifest records no input_patterns: pass --input")
         base_id = (old.get("config") or {}).get("base_version_id")
         if base_id and not template.base:
-            raise ConfigError("--base", f"{old['version_id']} was built on base {base_id}: pass --base DIR of that version")
+            return replay_chain(old_dir, patterns, template)
         vocab = (old.get("config") or {}).get("vocab", {}).get("model_path")
         if vocab and not FileSystems.exists(vocab):
             raise ConfigError("vocab.model_path", f"the version was built with the vocabulary '{vocab}', which is gone")
@@ -111,7 +127,8 @@ def reproduce(old_dir: str, patterns: list[str] | None, template: BuildRequest) 
         for line in problems:
             print(f"  {line}", file=sys.stderr)
         return 1
-    rc = run_build(rebuild_request(template, old, patterns))
+    rc = run_build(dataclasses.replace(rebuild_request(template, old, patterns),
+                                       config_origin=f"recorded in {old_dir}"))
     if rc not in (0, 1):
         return rc
     new = read_manifest(template.output)

@@ -13,7 +13,7 @@ import apache_beam as beam
 from pipelines.build.assembler import MANIFEST_INPUTS, Context, Stage, Table, check_claimed, run_stages, write_tables
 from pipelines.build.config import BuildConfig, resolve_output_shards
 from pipelines.build.manifest_step import WriteManifest
-from schemas.tables import DECONTAMINATED, DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS, SIGNATURES
+from schemas.tables import DECONTAMINATED, DOCUMENTS, DUPLICATES, EXAMPLES, FILTERED, REJECTS, SIGNATURES, SUPERSEDED
 from transforms.cleaning.stage import CleanDocuments
 from transforms.decontam.stage import DecontaminateDocuments
 from transforms.dedupe.stage import DedupeDocuments
@@ -35,8 +35,8 @@ _EXAMPLES = ("examples_shards", "examples_row_group_size")
 STAGES = (
     Stage("Ingest", lambda x: IngestFiles(x.cfg.ingest), tables=(Table(REJECTS, "rejects"),)),
     Stage("Clean", lambda x: CleanDocuments(x.cfg.clean, x.cfg.filter), tables=(Table(FILTERED, "filtered"),)),
-    Stage("Dedupe", lambda x: DedupeDocuments(x.cfg.dedupe, x.cfg.boilerplate, x.base_signatures),
-          tables=(Table(DUPLICATES, "duplicates"), Table(SIGNATURES, "signatures"))),
+    Stage("Dedupe", lambda x: DedupeDocuments(x.cfg.dedupe, x.cfg.boilerplate, x.base),
+          tables=(Table(DUPLICATES, "duplicates"), Table(SIGNATURES, "signatures"), Table(SUPERSEDED, "superseded"))),
     Stage("Split", lambda x: AssignSplits(x.cfg.examples.validation_fraction, x.cfg.seed),
           tables=(Table(DOCUMENTS, MAIN, *_DOCS),)),
     Stage("Segment", lambda x: SegmentDocuments(x.cfg.segment, x.cfg.examples)),
@@ -62,12 +62,14 @@ def stages_for(cfg: BuildConfig) -> tuple[Stage, ...]:
 
 
 def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output: str, input_patterns: list[str],
-             manifest_config: dict | None = None, base_signatures: list[str] | None = None, stages=None,
-             eval_files: list[InputFile] | None = None):
+             manifest_config: dict | None = None, base=None, chain: dict | None = None, stages=None,
+             skipped_inputs: list[str] = (), eval_files: list[InputFile] | None = None):
     """Add the whole build to pipeline `p`. Returns the manifest PCollection (one element).
 
     `manifest_config`: the config recorded in the manifest (default: pipelines.build.fingerprints.manifest_config).
-    `base_signatures`: the base version's signatures/ files; new documents are deduped against it.
+    `base` (transforms.dedupe.increment.BaseVersion): the base chain new documents are deduped against;
+    `chain`: the manifest's chain record of its bases (pipelines.build.increment.resolve_base).
+    `skipped_inputs`: sources matched but not of a supported type, recorded in the manifest.
     `stages`: default :func:`stages_for` `cfg`. `eval_files`: the evaluation files (default: listed from `cfg`)."""
     cfg = resolve_output_shards(cfg, input_patterns, [f.path for f in files])  # no-op once the CLI resolved them
     if manifest_config is None:
@@ -80,7 +82,7 @@ def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output:
         from pipelines.build.decontam import eval_files as listed
 
         eval_files = listed(cfg)
-    ctx = Context(cfg, output.rstrip("/"), base_signatures, eval_files=list(eval_files or []))
+    ctx = Context(cfg, output.rstrip("/"), base, eval_files=list(eval_files or []))
     run_stages(p | "ListInputs" >> beam.Create(files), stages, ctx)
     results = ctx.results
     check_claimed(stages, results)
@@ -90,5 +92,5 @@ def assemble(p: beam.Pipeline, cfg: BuildConfig, files: list[InputFile], output:
     return (
         (tuple(records) | "FlattenFiles" >> beam.Flatten(), stats | "Counters" >> SumStats(),
          results[stage].output(side))
-        | "Manifest" >> WriteManifest(output, manifest_config, input_patterns)
+        | "Manifest" >> WriteManifest(output, manifest_config, input_patterns, skipped_inputs, chain)
     )

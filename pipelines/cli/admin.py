@@ -11,7 +11,8 @@ from pipelines.build.config import render_default_config
 from pipelines.build.fingerprints import version_drift
 from pipelines.corpus.manifest import read_manifest
 from pipelines.corpus.sample import write_sample_corpus
-from pipelines.corpus.verify import verify
+from pipelines.corpus.verify import verify_chain
+from transforms.config_base import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="re-check a built corpus against its manifest (exit 1 on any mismatch)",
                        description="Re-hash every file listed in DIR/manifest.json, re-count every table's rows, "
                        "re-check the accounting identity read = kept + rejected + filtered + duplicates and the "
-                       "version id. Prints each problem; exits 0 when there is none, 1 otherwise. Also warns (without "
+                       "version id, and for the head of a chain of versions (`build --base`) the same for every base, which "
+                       "must be reachable and unchanged since the head was built. Prints each problem; exits 0 when there is none, 1 otherwise. Also warns (without "
                        "failing) when the installed byte-changing versions (Unicode database, pyarrow, numpy, "
                        "sentencepiece, OpenCC, jieba) differ from those the manifest records.")
     p.add_argument("directory", metavar="DIR", help="build output directory (any Beam FileSystems path)")
@@ -46,8 +48,12 @@ def _init_config(args) -> int:
 
 
 def _verify(args) -> int:
-    report = verify(args.directory)
-    manifest = read_manifest(args.directory, missing_ok=True)
+    try:
+        manifest = read_manifest(args.directory)
+    except ConfigError as e:  # no build there: say which case, in one line
+        print(f"longlm verify: {e}", file=sys.stderr)
+        return 1
+    report = verify_chain(args.directory)
     for line in version_drift(manifest) if manifest else []:
         print(f"WARNING version drift: {line} (rebuilding here may not give the same bytes)")
     for problem in report.problems:

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Check them with `longlm verify DIR`.",
     )
     p.add_argument("--input", action="append", required=True, metavar="GLOB",
-                   help="input files (txt, txt.gz, jsonl, jsonl.gz, parquet) on any Beam file system; repeatable")
+                   help="input files (txt, txt.gz, jsonl, jsonl.gz, parquet) on any Beam file system, as a glob or a "
+                   "folder (read recursively); files of other types are skipped and listed; repeatable")
     p.add_argument("--output", required=True, metavar="DIR", help="output directory (local, gs://, s3://, hdfs://)")
     p.add_argument("--config", metavar="TOML", help="corpus config (see `longlm init-config`); default: all defaults")
     p.add_argument("--vocab", metavar="PATH", help="reuse this spiece.model instead of training a vocabulary")

@@ -76,17 +76,34 @@ def format_example(row: dict, tok) -> str:
     )
 
 
+def _chain_lines(root: str) -> list[str]:
+    """The chain's versions and accounting when ROOT heads a chain (examples below are ROOT's own)."""
+    from pipelines.corpus.chain import summary_lines
+    from pipelines.corpus.manifest import read_chain
+    from transforms.config_base import ConfigError
+
+    try:
+        lines = summary_lines(read_chain(root))
+    except ConfigError as e:
+        return [f"chain: {e}"]
+    return lines + ["(examples below are this version's own; `longlm files` lists the chain's)"] if lines else []
+
+
 def run(args: argparse.Namespace) -> int:
     from apache_beam.io.filesystems import FileSystems
 
+    from pipelines.corpus.manifest import no_build, read_manifest
     from transforms.examples.tokenize import SpmTokenizer
 
     root = args.dir.rstrip("/")
     model_path = FileSystems.join(root, "vocab", "spiece.model")
     if not FileSystems.exists(model_path):
-        print(f"inspect: no vocabulary at {model_path}", file=sys.stderr)
+        missing = read_manifest(root, missing_ok=True) is None
+        print(f"longlm inspect: {no_build(root) if missing else f'no vocabulary at {model_path}'}", file=sys.stderr)
         return 1
     tok = SpmTokenizer(_read_bytes(model_path), args.extra_ids)
+    for line in _chain_lines(root):
+        print(line)
     shown = 0
     for split in SPLITS if args.split == "all" else (args.split,):
         directory = FileSystems.join(root, "examples", split)

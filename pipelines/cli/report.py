@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("directory", metavar="DIR", help="build output directory (any Beam FileSystems path)")
     p.add_argument("--compare", metavar="OTHER",
-                   help="another build of the corpus: show what changed from OTHER to DIR")
+                   help="another build of the corpus (usually the older): show what changed from OTHER to DIR, "
+                   "the direction of `longlm diff OTHER DIR`")
     p.add_argument("--output", metavar="OUT", help="write the report here instead of DIR/report")
     p.add_argument("--no-charts", action="store_true", help="tables only (no matplotlib needed)")
     p.add_argument("--skip-verify", action="store_true",

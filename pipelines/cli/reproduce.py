@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the inputs, on any Beam file system; repeatable (default: the manifest's input_patterns)")
     p.add_argument("--output", required=True, metavar="NEW_DIR", help="where to rebuild")
     p.add_argument("--base", metavar="BASE_DIR",
-                   help="for an incremental version (built with --base): its base version, whose id must match")
+                   help="for an incremental version (built with --base): rebuild it on this base, whose id must "
+                   "match; without it the whole chain is replayed, each base into NEW_DIR.<version id>")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier build in NEW_DIR")
     p.add_argument("--quiet", action="store_true", help="no progress lines while building")
     p.add_argument("--progress-every", type=progress.interval_seconds, default=progress.DEFAULT_INTERVAL, metavar="SECONDS", help="seconds between progress lines")

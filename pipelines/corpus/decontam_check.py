@@ -16,8 +16,7 @@ from typing import Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.build.decontam import KEY, load_eval_set
-from pipelines.build.inputs import match_inputs
+from pipelines.build.decontam import load_eval_set, match_eval_files
 from pipelines.corpus.manifest import read_manifest
 from schemas.tables import DECONTAMINATED, DOCUMENTS
 from transforms.atomic_files import write_atomically
@@ -84,7 +83,7 @@ def check_corpus(root: str, patterns: list[str]) -> CheckResult:
     root = root.rstrip("/")
     manifest = read_manifest(root)
     cfg = recorded_config(manifest, patterns)
-    index, counts = load_eval_set(cfg, match_inputs(patterns, KEY))
+    index, counts = load_eval_set(cfg, match_eval_files(patterns))
     converter = make_converter()
     documents = 0
 

@@ -247,6 +247,7 @@ def compare(root_a: str, root_b: str, limit: int = 20) -> dict:
         "packages": side_by_side(a.get("packages", {}), b.get("packages", {})),
         "counters": [{"name": k, "a": counters_a.get(k), "b": counters_b.get(k)}
                      for k in sorted(set(counters_a) | set(counters_b))],
+        "chain": chain_difference(a, b),
     }
     out["identical"] = not (
         out["config"] or any(out["inputs"].values()) or out["files"] or out["packages"]
@@ -254,6 +255,14 @@ def compare(root_a: str, root_b: str, limit: int = 20) -> dict:
         or any(c["a"] != c["b"] for c in out["counters"])
     )
     return out
+
+
+def chain_difference(a: dict, b: dict) -> dict:
+    """Each version's bases (nearest first) and the chains' accounting terms side by side (docs/incremental.md)."""
+    chain_a, chain_b = a.get("chain") or {}, b.get("chain") or {}
+    return {"bases_a": [v["version_id"] for v in chain_a.get("versions", [])],
+            "bases_b": [v["version_id"] for v in chain_b.get("versions", [])],
+            "accounting": side_by_side(chain_a.get("accounting", {}), chain_b.get("accounting", {}))}
 
 
 def render(d: dict, all_counters: bool = False) -> str:
@@ -280,6 +289,11 @@ def render(d: dict, all_counters: bool = False) -> str:
     for f in d["files"]:
         lines.append(f"file {f['path']}: sha256 {(f['a'] or 'absent')[:12]} -> {(f['b'] or 'absent')[:12]}")
     lines += [f"package {p['key']}: {p['a']} -> {p['b']}" for p in d["packages"]]
+    chain = d.get("chain") or {}
+    if chain.get("bases_a") or chain.get("bases_b"):
+        lines.append(f"chain: A on {' <- '.join(chain['bases_a']) or '(no base)'} | "
+                     f"B on {' <- '.join(chain['bases_b']) or '(no base)'}")
+    lines += [f"  chain {c['key']}: {c['a']} -> {c['b']}" for c in chain.get("accounting", [])]
     differing = [c for c in d["counters"] if c["a"] != c["b"]]
     lines.append(f"counters (A | B): {len(differing)} of {len(d['counters'])} differ")
     width = max((len(c["name"]) for c in d["counters"]), default=0)

@@ -15,10 +15,11 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.build.output_dir import unlisted_files
-from pipelines.corpus.manifest import manifest_bytes
+from pipelines.corpus.manifest import manifest_bytes, read_chain
 from schemas import manifest as mf
 from schemas.tables import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from transforms.atomic_files import sha256_of
+from transforms.config_base import ConfigError
 
 
 @dataclass
@@ -86,6 +87,28 @@ def _check_writers(manifest: dict, recounted: list[dict], report: VerifyReport) 
                                    f"{expected} were counted before the writer")
 
 
+def verify_chain(root: str) -> VerifyReport:
+    """:func:`verify` of `root` and of every base of its chain (each found where its increment's run.json
+    says, with the manifest sha256 the increment recorded); problems of a base name it."""
+    report = verify(root)
+    if any(p.startswith(f"{mf.MANIFEST_NAME}:") for p in report.problems):
+        return report  # no manifest to follow
+    try:
+        versions = read_chain(root)
+    except ConfigError as e:
+        report.problems.append(f"chain: {e}")
+        return report
+    for version in versions[1:]:
+        below = verify(version.root)
+        report.problems += [f"base {version.version_id} ({version.root}): {p}" for p in below.problems]
+        report.checked_files += below.checked_files
+        report.checked_rows += below.checked_rows
+    chain = versions[0].manifest.get("chain")
+    if chain is not None and not chain["accounting"].get("holds"):
+        report.problems.append("chain accounting identity fails: {}".format(chain["accounting"]))
+    return report
+
+
 def verify(root: str) -> VerifyReport:
     """Check a built corpus directory against its manifest. Never raises for a bad corpus: reports it."""
     report = VerifyReport()
@@ -108,6 +131,8 @@ def verify(root: str) -> VerifyReport:
             "accounting identity fails: read {read} != kept {kept} + rejected {rejected} + filtered {filtered}"
             " + duplicates {duplicates} = {sum}".format(**counted)
         )
+    if "superseded" not in manifest["accounting"]:  # a manifest written before chains
+        counted.pop("superseded")
     if counted != manifest["accounting"]:
         report.problems.append(f"accounting in manifest {manifest['accounting']} differs from recount {counted}")
     if manifest["accounting"]["read"] != manifest.get("counters", {}).get(mf.READ_COUNTER):

@@ -111,3 +111,23 @@ def check_runner_options(options: PipelineOptions) -> None:
             raise ConfigError("--temp_location", f"DataflowRunner needs gs://BUCKET/path locations, got {locations}")
     elif name == "portable" and not options.view_as(PortableOptions).job_endpoint:
         raise ConfigError("--job_endpoint", "PortableRunner needs --job_endpoint HOST:PORT of a Beam job service")
+
+
+def _with_beam_parser(use) -> None:
+    """Call `use(parser)` with the argparse parser that holds every Beam pipeline option."""
+    PipelineOptions([]).get_all_options(add_extra_args_fn=use)
+
+
+def unknown_beam_flags(extra: list[str]) -> list[str]:
+    """The arguments of `extra` that no Beam pipeline option takes (Beam itself only logs a warning about
+    them and goes on with its defaults)."""
+    unknown: list[str] = []
+    _with_beam_parser(lambda parser: unknown.extend(parser.parse_known_args(extra)[1]))
+    return unknown
+
+
+def beam_flag_names() -> list[str]:
+    """Every option string of Beam's pipeline options (`--runner`, `--direct_num_workers`, ...)."""
+    names: list[str] = []
+    _with_beam_parser(lambda parser: names.extend(s for a in parser._actions for s in a.option_strings))
+    return names

@@ -1,4 +1,5 @@
-"""Progress lines while a build runs: the running stage, documents and MB done, and a rate.
+"""Progress lines while a build runs: the running stage (by our names), MB of input taken in and the
+rate, the time left to take in the rest when the input size is known, and documents per stage.
 
 Source: the Beam metrics counters every stage increments (:func:`transforms.stats.stat`), the same
 ones the Dataflow / Flink UIs show. Two ways to read them while the job runs:
@@ -37,7 +38,12 @@ DOC_COUNTERS = (
     ("dedupe.input_docs", "deduped"),
     ("segment.documents", "segmented"),
 )
-BYTES_COUNTER = "ingest.bytes"
+#: Bytes of the input files ingest has taken in (counted per file as it is planned into pieces).
+BYTES_READ = "ingest.bytes"
+#: Our name for each top-level transform of the build (the stages, their failure handling, the writers).
+STAGE_NAMES = {"ListInputs": "ingest", "LaterFailures": "rejects", "RejectFailed": "rejects",
+               "CleanFailures": "rejects", "FlattenRejects": "rejects", "FlattenFiles": "manifest",
+               "Counters": "manifest", "Manifest": "manifest"}
 
 
 def interval_seconds(text: str) -> float:
@@ -64,15 +70,25 @@ class Snapshot:
     stages_total: int = 0
 
 
+def _our_name(top: str) -> str:
+    if top in STAGE_NAMES:
+        return STAGE_NAMES[top]
+    if top.startswith("Write"):  # WriteDocuments, WriteExamplesTrain -> "write"
+        return "write"
+    if top.startswith("Drop"):  # DropExamplesTrainOfFailed...: the failure handling of examples
+        return "rejects"
+    return top.lower()
+
+
 def stage_label(transform_names) -> str:
-    """Readable name of a fused stage from its transforms' full labels: the distinct top-level labels
-    in order ("Ingest/Read", "Clean/Run" -> "Ingest+Clean"), Beam's internal ref_/fused names dropped."""
-    tops: list[str] = []
-    for name in transform_names:
-        top = name.split("/", 1)[0]
-        if top and not top.startswith(("ref_", "fn/", "external_")) and top not in tops:
-            tops.append(top)
-    return "+".join(tops[:4]) + ("+..." if len(tops) > 4 else "")
+    """Our name of a fused stage, from its transforms' full labels: the distinct build stages in order
+    ("Ingest/Read", "Clean/Run" -> "ingest + clean"); Beam's internal ref_/fused names dropped."""
+    names: list[str] = []
+    for full in transform_names:
+        top = full.split("/", 1)[0]
+        if top and not top.startswith(("ref_", "fn/", "external_")) and _our_name(top) not in names:
+            names.append(_our_name(top))
+    return " + ".join(names[:4]) + (" + ..." if len(names) > 4 else "")
 
 
 class ProgressTracker:
@@ -148,34 +164,41 @@ def result_snapshot(result) -> Snapshot:
     return Snapshot(counters=counters)
 
 
-def format_line(snap: Snapshot, elapsed: float, previous: Snapshot | None, since: float) -> str:
-    """One progress line: elapsed time, running stage, input MB planned, documents per stage, the doc rate."""
+def format_line(snap: Snapshot, elapsed: float, previous: Snapshot | None, since: float,
+                total_bytes: int | None = None) -> str:
+    """One progress line: elapsed time, running stage, MB of input taken in (of the total, when known) and
+    the rate, the time left to take in the rest, documents per stage."""
     c = snap.counters
     parts = [f"{elapsed:6.0f}s"]
     if snap.stage:
-        parts.append(f"stage {snap.stage} ({snap.stages_done}/{snap.stages_total} done, "
-                     f"{time.time() - snap.stage_started:.0f}s in it)")
-    mb = c.get(BYTES_COUNTER, 0) / 1e6
-    # ingest.bytes is counted as files are planned (hashed), documents as pieces are parsed: two numbers
-    parts.append(f"input {mb:,.1f} MB planned | read {c.get('ingest.records', 0):,} docs")
+        parts.append(f"{snap.stage} ({time.time() - snap.stage_started:.0f}s in it)")
+    read = c.get(BYTES_READ, 0)
+    rate = _mb_per_s(snap, previous, since, elapsed)
+    of = f" of {total_bytes / 1e6:,.1f}" if total_bytes else ""
+    done = bool(total_bytes) and read >= total_bytes
+    parts.append(f"input {read / 1e6:,.1f}{of} MB ({'all taken in' if done else f'{rate:,.2f} MB/s'})")
+    if total_bytes and rate > 0 and not done:
+        parts.append(f"eta {_clock((total_bytes - read) / 1e6 / rate)} to take in the rest")
+    parts.append(f"{c.get('ingest.records', 0):,} documents read")
     for counter, label in DOC_COUNTERS[1:]:
         if counter in c:
             parts.append(f"{label} {c[counter]:,}")
-    moved = _rate(snap, previous, since)
-    if moved:
-        parts.append(moved)
     return " | ".join(parts)
 
 
-def _rate(snap: Snapshot, previous: Snapshot | None, since: float) -> str:
-    """docs/s of the furthest stage whose document count moved since the previous line."""
-    if previous is None or since <= 0:
-        return ""
-    for counter, label in reversed(DOC_COUNTERS):
-        delta = snap.counters.get(counter, 0) - previous.counters.get(counter, 0)
+def _mb_per_s(snap: Snapshot, previous: Snapshot | None, since: float, elapsed: float) -> float:
+    """MB/s of input taken in since the previous line, or over the whole run when it did not move."""
+    read = snap.counters.get(BYTES_READ, 0)
+    if previous is not None and since > 0:
+        delta = read - previous.counters.get(BYTES_READ, 0)
         if delta > 0:
-            return f"{delta / since:,.1f} docs/s ({label})"
-    return ""
+            return delta / 1e6 / since
+    return read / 1e6 / elapsed if elapsed > 0 else 0.0
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 class ProgressReporter:
@@ -185,8 +208,9 @@ class ProgressReporter:
     reporter stops: progress must never fail a build.
     """
 
-    def __init__(self, source, interval: float = DEFAULT_INTERVAL, log: logging.Logger = LOG):
-        self._source, self._interval, self._log = source, interval, log
+    def __init__(self, source, interval: float = DEFAULT_INTERVAL, log: logging.Logger = LOG,
+                 total_bytes: int | None = None):
+        self._source, self._interval, self._log, self._total = source, interval, log, total_bytes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="longlm-progress", daemon=True)
         self._started = time.time()
@@ -211,19 +235,21 @@ class ProgressReporter:
             if snap is None:
                 continue
             now = time.time()
-            self._log.info("progress %s", format_line(snap, now - self._started, previous, now - last))
+            self._log.info("progress %s", format_line(snap, now - self._started, previous, now - last, self._total))
             previous, last = snap, now
 
 
 class Watch:
     """Progress for one build: picks the source for the runner and reports while the job runs.
 
-    `runner` is the runner to build the pipeline with (None: the one the options name). Use:
+    `runner` is the runner to build the pipeline with (None: the one the options name); `total_bytes`, the
+    size of the input when known, gives the lines an ETA. Use:
     ``with watch: result = p.run(); watch.result = result; result.wait_until_finish()``.
     Disabled (a no-op) with `enabled=False` (--quiet) and on Dataflow, whose UI shows the counters.
     """
 
-    def __init__(self, options, enabled: bool = True, interval: float = DEFAULT_INTERVAL):
+    def __init__(self, options, enabled: bool = True, interval: float = DEFAULT_INTERVAL,
+                 total_bytes: int | None = None):
         from pipelines.launch.options import runner_name
 
         name = runner_name(options)
@@ -233,7 +259,7 @@ class Watch:
         self.runner = (ProgressFnApiRunner(self.tracker) if self.tracker
                        else BoundedBundleFnApiRunner() if name == "fnapi" else None)
         self.result = None
-        self._reporter = ProgressReporter(self._snapshot, interval) if self.enabled else None
+        self._reporter = ProgressReporter(self._snapshot, interval, total_bytes=total_bytes) if self.enabled else None
 
     def _snapshot(self) -> Snapshot | None:
         if self.tracker is not None:

@@ -16,6 +16,8 @@ from transforms.cleaning.chars import SENTENCE_END, SPACE
 
 #: Longest line (after stripping) that can be a heading: titles of 回目 run to ~30 characters.
 MAX_HEADING_CHARS = 50
+#: Longest title of a numbered section heading such as "五 月光" (a bare numeral, a space, the title).
+MAX_SECTION_TITLE = 16
 
 #: A chapter number: digits or Chinese numerals.
 NUMERAL = r"[0-9零〇一二三四五六七八九十百千万两廿卅]{1,9}"
@@ -27,6 +29,8 @@ _PREFIX = rf"(?:正文|[上中下]卷|卷[上中下]|卷之?{_NUM}|第{_NUM}卷)
 # Stand-alone section names.
 _NAMED = r"(?:楔子|序章?|序言|自序|代序|引子|引首|引言|前言|尾声|后记|跋|终章|番外(?:篇)?|附录)"
 _TAIL = rf"(?:(?:{SPACE}|[：:、.．·\-—])[^\n]*)?"
+# A numbered section title: a Chinese numeral, spaces, a short title without punctuation ("五 月光").
+_SECTION = rf"[零〇一二三四五六七八九十百]{{1,4}}{SPACE}+[^\s\p{{P}}]{{1,{MAX_SECTION_TITLE}}}"
 
 _HEADING = regex.compile(
     rf"""^(?:
@@ -34,6 +38,7 @@ _HEADING = regex.compile(
       | {_PREFIX}{_TAIL}                                  # 卷一 / 上卷 alone, or with a title
       | (?:{_PREFIX}{_SP})?{_NAMED}{_TAIL}                # 楔子, 尾声, 附录 陈光蕊赴任逢灾…
       | (?i:chapter){_SP}[0-9ivxlc]+{_TAIL}               # Chapter 12
+      | {_SECTION}                                        # 五 月光 (numbered sections of a story)
     )$""",
     regex.VERBOSE,
 )
@@ -46,7 +51,8 @@ def is_chapter_heading(line: str) -> bool:
 
     Matches 第X回/章/卷/节/集/部 (Chinese or Arabic numerals) with an optional title and optional
     正文/上卷/卷一 prefix, a volume prefix alone, and named sections (楔子, 序, 引子, 尾声, 后记, 番外,
-    附录 ...), optionally followed by a title after a space or colon. Lines longer than
+    附录 ...), optionally followed by a title after a space or colon, and numbered sections: a Chinese
+    numeral, a space and a short title without punctuation ("五 月光", "六 崖上"). Lines longer than
     MAX_HEADING_CHARS or ending like prose (。，；、) are not headings, so "第三回合他就败了。" is prose.
     """
     s = line.strip()
@@ -68,7 +74,7 @@ def heading_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-_MAYBE = regex.compile(r"[第卷序楔引尾跋后前终番附正]|(?i:chapter)")
+_MAYBE = regex.compile(rf"[第卷序楔引尾跋后前终番附正]|(?i:chapter)|^{SPACE}*[零〇一二三四五六七八九十百]+{SPACE}")
 
 #: A chapter heading opening a sentence inside a line: 第X回/章, after an optional 正文, 上卷, 卷一 ... (a novel
 #: scraped as one line has its headings glued to the text around them). 第三回合 (a round of a fight) is prose.

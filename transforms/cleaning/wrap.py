@@ -120,7 +120,7 @@ def rejoin_wraps(text: str, min_chars: int) -> Result:
     Line A is joined with the next non-empty line B when neither is a chapter heading and
     - A has at least `min_chars` characters and ends with a Han character or an opening bracket or
       quote (the sentence is cut mid-word), and B follows directly; in a double-spaced text B may
-      follow blank lines when A looks like a wrapped line (at most GAP_WRAP_MAX characters) and B
+      follow one blank line when A looks like a wrapped line (at most GAP_WRAP_MAX characters) and B
       is no longer than A plus 8 (so a list line is not glued to the long paragraph after it); or
     - A has at least `min_chars` characters, ends with ，or 、 and B follows directly and starts
       with a Han character (a new paragraph opening with dialogue, “……”, is the author's layout); or
@@ -129,7 +129,9 @@ def rejoin_wraps(text: str, min_chars: int) -> Result:
     """
     lines = text.split("\n")
     width = wrap_width(lines)
-    gap = len(lines) if _double_spaced(lines) else 0  # any run of blank lines, if double-spaced
+    # A double-spaced text puts one blank line after every line, wrapped or not, so there one blank
+    # line may sit inside a wrapped paragraph; two or more always end it (as one does elsewhere).
+    gap = 1 if _double_spaced(lines) else 0
     # Each output line is a list of parts joined once at the end: appending to a growing string
     # would copy it on every join (quadratic on a paragraph of many wrapped lines).
     out: list[list[str]] = []

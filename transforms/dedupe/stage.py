@@ -10,8 +10,8 @@ Graph (no step gathers all documents or all signatures on one worker):
    document's set goes through a shuffle.
 4. Connected components over exact + near edges, distributed (:mod:`.components`).
 5. Group member summaries by cluster; keep rule: most Han characters, ties -> smallest doc_id. Every
-   member also becomes a SIGNATURES row; with a base version, base members join the graph and keep
-   their decisions (:mod:`.base`).
+   member also becomes a SIGNATURES row; with a base version, base members join the graph, and a base
+   document that loses to a new one is superseded (:mod:`.increment`).
 6. Apply the decisions to the documents, looked up by doc_id in a multimap side input (ids travel,
    text does not): kept documents (cluster_id, cluster_size) and
    duplicates rows (kind exact/near/contained, cluster_id, kept_doc_id, estimated similarity with the
@@ -24,13 +24,15 @@ from __future__ import annotations
 import functools
 
 import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 from schemas.tables import DUPLICATES, make_row
 from transforms.dedupe.boilerplate import RemoveBoilerplate
 from transforms.dedupe.components import ConnectedComponents
 from transforms.dedupe.config import BoilerplateConfig, DedupeConfig
 from transforms.dedupe.exact import ExactDuplicates
-from transforms.dedupe.increment import SIGS, WithBase, decide_members
+from transforms.dedupe.increment import SIGS, SUPERSEDES, BaseVersion, WithBase, decide_members
 from transforms.dedupe.keytext import exact_hash, han_count, key_text, make_converter, nfkc
 from transforms.dedupe.lsh import CandidateEdges
 from transforms.dedupe.minhash import (
@@ -76,17 +78,53 @@ class _CandidateSets(beam.DoFn):
 
 class _SetsOnDemand:
     """The `sets_for` of :class:`CandidateEdges`: applies `_CandidateSets` to the documents and keeps its
-    pass-through of them in `.docs`, which every later reader of the documents must use instead."""
+    pass-through of them in `.docs`, which every later reader of the documents must use instead. With a
+    base, the base chain's kept documents in pairs to check get their sets from their stored text."""
 
-    def __init__(self, docs, cfg: DedupeConfig):
-        self.docs, self._cfg = docs, cfg
+    def __init__(self, docs, cfg: DedupeConfig, base: BaseVersion | None = None):
+        self.docs, self._cfg, self._base = docs, cfg, base
+        self.stats = []
 
     def __call__(self, ids):
         needed = beam.pvalue.AsMultiMap(ids | "NeededSets" >> beam.Map(lambda doc_id: (doc_id, None)))
         out = self.docs | "CandidateSets" >> beam.ParDo(_CandidateSets(self._cfg), needed).with_outputs(
             SETS, main="docs")
         self.docs = out.docs
-        return out[SETS]
+        if self._base is None or not self._base.documents:
+            return out[SETS]
+        base = (
+            self.docs.pipeline
+            | "BaseDocumentFiles" >> beam.Create(sorted(self._base.documents))
+            | "BaseSets" >> beam.ParDo(_BaseSets(self._cfg), needed).with_outputs(STATS, main="sets")
+        )
+        self.stats.append(base[STATS])
+        return (out[SETS], base.sets) | "NewAndBaseSets" >> beam.Flatten()
+
+
+class _BaseSets(beam.DoFn):
+    """A DOCUMENTS Parquet path of the base chain -> (doc_id, shingle set bytes) of its documents in `needed`
+    (a multimap side input of doc_ids), one row group at a time; text is read only for row groups holding one.
+    The set comes from the stored text, which lacks the boilerplate lines its build removed (docs/incremental.md)."""
+
+    def __init__(self, cfg: DedupeConfig):
+        self.cfg = cfg
+
+    def setup(self):
+        self.converter = make_converter()
+
+    def process(self, path: str, needed):
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            pf = pq.ParquetFile(f)
+            for i in range(pf.num_row_groups):
+                ids = pf.read_row_group(i, columns=["doc_id"]).column("doc_id").to_pylist()
+                wanted = [j for j, doc_id in enumerate(ids) if list(needed[doc_id])]
+                if not wanted:
+                    continue
+                texts = pf.read_row_group(i, columns=["text"]).column("text")
+                for j in wanted:
+                    uniq = shingle_set(texts[j].as_py(), self.converter, self.cfg.ngram)
+                    yield ids[j], uniq.astype("<u4").tobytes()
+                    yield stat("dedupe.base_sets")
 
 
 class _Summarize(beam.DoFn):
@@ -181,7 +219,8 @@ def _cluster_of(element):
 
 
 class _Decide(beam.DoFn):
-    """Decisions for a cluster's new members (base members keep theirs) and SIGNATURES rows for all."""
+    """Decisions for a cluster's new members, SIGNATURES rows for all, SUPERSEDED rows for base documents
+    that lose to a new one (or, through a new one, to another base document)."""
 
     def __init__(self, cfg: DedupeConfig):
         self.cfg = cfg
@@ -189,14 +228,22 @@ class _Decide(beam.DoFn):
     def process(self, element):
         cluster_id, members = element
         members = list(members)
-        decisions, rows, counters = decide_members(cluster_id, members, functools.partial(decide_cluster, cfg=self.cfg))
-        if not any(m.get("base") for m in members) and sum(m["copies"] for m in members) > 1:
+        decisions, rows, superseded, counters = decide_members(
+            cluster_id, members, functools.partial(decide_cluster, cfg=self.cfg))
+        if not all(m.get("base") for m in members) and sum(m["copies"] for m in members) > 1:
             yield stat("dedupe.clusters")
         for name in counters:
             yield stat(name)
         for row in rows:
             yield beam.pvalue.TaggedOutput(SIGS, row)
+        for row in superseded:
+            yield beam.pvalue.TaggedOutput(SUPERSEDES, row)
         yield from decisions
+
+
+def _measured_superseded(row: dict, measured) -> dict:
+    """A SUPERSEDED row with its containment made exact when its pair was checked on exact sets."""
+    return dict(row, containment=measured_containment(row, list(measured[row["doc_id"]])))
 
 
 def duplicate_row(doc: dict, decision: dict, kind: str, similarity, containment=None) -> dict:
@@ -256,39 +303,43 @@ class DedupeDocuments(beam.PTransform):
     dedupe.contained_removed, dedupe.clusters (clusters of 2+ documents), dedupe.exact_groups, dedupe.near_edges,
     dedupe.lsh_pair_checks, dedupe.large_buckets, dedupe.near_skipped_empty, dedupe.cc_nodes,
     boilerplate.patterns, boilerplate.lines_removed, boilerplate.docs_changed; with a base: dedupe.base_members,
-    dedupe.base_copies, dedupe.base_attached, dedupe.base_bridges, dedupe.base_outranked.
+    dedupe.base_copies, dedupe.base_attached (new documents in clusters with base documents),
+    dedupe.base_sets, dedupe.superseded (= rows of ``superseded``).
 
-    `base_signatures`: SIGNATURES files of a base version to dedupe against (:mod:`.base`); None: none.
+    `base`: the base chain to dedupe against (:mod:`.increment`); None: none. Side ``superseded``
+    (SUPERSEDED rows) is empty without one.
     """
 
     def __init__(self, dedupe_cfg: DedupeConfig | None = None, boilerplate_cfg: BoilerplateConfig | None = None,
-                 base_signatures: list[str] | None = None):
+                 base: BaseVersion | None = None):
         super().__init__()
         self.cfg = dedupe_cfg or DedupeConfig()
         self.bcfg = boilerplate_cfg or BoilerplateConfig()
-        self.base = base_signatures
+        self.base = base
 
     def expand(self, docs):
         cfg = self.cfg
         summarized = docs | "Summarize" >> beam.ParDo(_Summarize(cfg)).with_outputs(STATS, main="summaries")
         keyed, stats, known = summarized.summaries, [summarized[STATS]], []
+        edge_sets = []
         if self.base is not None:
-            keyed, known_decisions, base_stats = keyed | "Base" >> WithBase(self.base)
+            keyed, known_decisions, base_edges, base_stats = keyed | "Base" >> WithBase(self.base)
             stats.append(base_stats)
             known.append(known_decisions)
+            edge_sets.append(base_edges)
         members, reps, exact_edges, exact_stats = keyed | "Exact" >> ExactDuplicates(cfg.exact)
         stats.append(exact_stats)
-        edge_sets = [exact_edges]
+        edge_sets.append(exact_edges)
         measured = None  # exact containments of checked pairs, when near dedupe runs
         if cfg.near:
             reps = reps | "SignedReps" >> beam.FlatMap(
                 lambda r: [(r["doc_id"], r["sig"], r["size"])] if r["sig"] is not None else []
             )
-            on_demand = _SetsOnDemand(docs, cfg)
+            on_demand = _SetsOnDemand(docs, cfg, self.base)
             lsh = reps | "NearDuplicates" >> CandidateEdges(cfg, on_demand)
             docs = on_demand.docs  # the pass-through when sets were needed (see _CandidateSets)
             edge_sets.append(lsh.edges)
-            stats.append(lsh.stats)
+            stats += [lsh.stats, *on_demand.stats]
             measured = lsh.measured
         edges = tuple(edge_sets) | "AllEdges" >> beam.Flatten()
         roots, cc_stats = edges | "Components" >> ConnectedComponents(cfg.max_cc_rounds)
@@ -299,7 +350,7 @@ class DedupeDocuments(beam.PTransform):
             | "JoinRoots" >> beam.CoGroupByKey()
             | "ClusterOf" >> beam.FlatMap(_cluster_of)
             | "GroupClusters" >> beam.GroupByKey()
-            | "Decide" >> beam.ParDo(_Decide(cfg)).with_outputs(STATS, SIGS, main="decisions")
+            | "Decide" >> beam.ParDo(_Decide(cfg)).with_outputs(STATS, SIGS, SUPERSEDES, main="decisions")
         )
         stats.append(decisions[STATS])
         all_decisions = (decisions.decisions, *known) | "AllDecisions" >> beam.Flatten() if known else decisions.decisions
@@ -311,5 +362,8 @@ class DedupeDocuments(beam.PTransform):
         stats.append(applied[STATS])
         kept, bp_stats = applied.kept | "Boilerplate" >> RemoveBoilerplate(self.bcfg)
         stats.append(bp_stats)
-        return StageResult(kept, "kept", side={"duplicates": applied.duplicates, "signatures": decisions[SIGS]},
+        superseded = decisions[SUPERSEDES] | "MeasuredSuperseded" >> beam.Map(
+            _measured_superseded, beam.pvalue.AsMultiMap(measured))
+        return StageResult(kept, "kept", side={"duplicates": applied.duplicates, "signatures": decisions[SIGS],
+                                               SUPERSEDES: superseded},
                            stats=tuple(stats) | "FlattenStats" >> beam.Flatten())

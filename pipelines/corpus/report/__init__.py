@@ -77,9 +77,9 @@ def make_report(root: str, compare: str | None = None, options: Options = Option
         charts = Charts()
     verify_report = None
     if options.verify:
-        from pipelines.corpus.verify import verify
+        from pipelines.corpus.verify import verify_chain
 
-        verify_report = verify(corpus.root)
+        verify_report = verify_chain(corpus.root)
     ctx = Context(CorpusData(corpus, options), charts, verify_report)
     built, errors = [], []
     for sid, title, build in _builders(other):

@@ -143,9 +143,9 @@ class Charts:
             if solid:
                 ax.hist(v, bins=edges, weights=weights, color=color, alpha=0.85, rwidth=0.85 if discrete else None,
                         label=f"{label} (n={len(v):,})")
-            else:
-                ax.hist(v, bins=edges, weights=weights, color=color, alpha=0.4, histtype="stepfilled",
-                        edgecolor=color, linewidth=1.2, label=f"{label} (n={len(v):,})")
+            else:  # outlines only: filled bars would blend where they overlap and match no legend colour
+                ax.hist(v, bins=edges, weights=weights, color=color, histtype="step", linewidth=1.8,
+                        label=f"{label} (n={len(v):,})")
         if p.ref is not None:
             label, xs, ys = p.ref
             ax.plot(xs, ys, "o-", color="#1f2933", markersize=3, linewidth=1.2, label=label)

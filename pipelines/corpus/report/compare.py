@@ -1,4 +1,5 @@
-"""`longlm report A --compare B`: what changed from corpus version B to version A."""
+"""`longlm report NEW --compare OLD`: what changed from version OLD to version NEW, the direction of
+`longlm diff OLD NEW`. Columns and titles name the two by role (--compare, this report), not by letter."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from pipelines.corpus.report.sections import Context
 MAX_ROWS = 80
 
 
-def _value(v) -> str:
+def _value(v, config: bool = False) -> str:
+    """A count with separators; a config value as written in the config (a seed stays 20240101)."""
     if v is None:
         return "–"
-    return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list, str)) else num(v)
+    if config or isinstance(v, (dict, list, str)):
+        return json.dumps(v, ensure_ascii=False)
+    return num(v)
 
 
 def _delta(a, b) -> tuple[str, str]:
@@ -48,35 +52,35 @@ def inputs_change(a: dict, b: dict) -> dict[str, list[str]]:
 
 def compare_section(ctx: Context, other: CorpusData) -> Section:
     a, b = ctx.data.corpus, other.corpus
-    sec = Section("compare", f"Changes from {b.version_id} (B) to {a.version_id} (A)")
-    sec.add(Table(["", "B (compared against)", "A (this report)"],
-                  [["version id", b.version_id, a.version_id], ["directory", b.root, a.root]]))
+    old, new = "--compare", "this report"
+    sec = Section("compare", f"Changes from {b.root} ({b.version_id}, {old}) to {a.root} ({a.version_id}, {new})")
+    sec.add(Table(["", old, new], [["version id", b.version_id, a.version_id], ["directory", b.root, a.root]]))
     if a.version_id == b.version_id:
         sec.add(Para("Same version id: same config, inputs and schema.", "ok"))
     config = diff(flatten(b.config), flatten(a.config))
     sec.add(Heading(f"Config ({len(config)} {'key differs' if len(config) == 1 else 'keys differ'})"))
     if config:
-        sec.add(Table(["key", "B", "A"], [[k, _value(vb), _value(va)] for k, vb, va in config]))
+        sec.add(Table(["key", old, new], [[k, _value(vb, True), _value(va, True)] for k, vb, va in config]))
     changes = inputs_change(a.manifest, b.manifest)
     sec.add(Heading("Inputs"), Para("; ".join(f"{k}: {len(v)}" + (f" ({', '.join(v[:5])}{' …' if len(v) > 5 else ''})"
                                                                    if v else "") for k, v in changes.items())))
     rows = counts(a.manifest, b.manifest)
     sec.add(Heading("Counts (accounting, and every counter that changed)"))
-    sec.add(Table(["count", "B", "A", "change", "change %"],
+    sec.add(Table(["count", old, new, "change", "change %"],
                   [[k, _value(vb), _value(va), *_delta(va, vb)] for k, vb, va in rows[:MAX_ROWS]]))
     packages = diff(b.manifest.get("packages") or {}, a.manifest.get("packages") or {})
     if packages:
         sec.add(Heading("Package versions"),
-                Table(["package", "B", "A"], [[k, str(x), str(y)] for k, x, y in packages]))
+                Table(["package", old, new], [[k, str(x), str(y)] for k, x, y in packages]))
     panels = _overlays(ctx.data, other)
     if panels:
         sec.add(Heading("Distributions, overlaid (each normalised to its own sample)"))
-        sec.add(ctx.figure("compare.png", "distributions of A and B overlaid", lambda c: c.panels(panels)))
+        sec.add(ctx.figure("compare.png", "distributions of both versions overlaid", lambda c: c.panels(panels)))
     return sec
 
 
 def _overlays(a: CorpusData, b: CorpusData) -> list[Panel]:
-    label_a, label_b = f"A {a.corpus.version_id}", f"B {b.corpus.version_id}"
+    label_a, label_b = f"{a.corpus.version_id} (this report)", f"{b.corpus.version_id} (--compare)"
 
     def pair(get):
         va, vb = get(a), get(b)

@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-from pipelines.corpus.manifest import manifest_bytes
+from pipelines.corpus.manifest import read_manifest
 from schemas import manifest as mf
+from transforms.config_base import ConfigError
 
 #: The splits examples/ is divided into.
 SPLITS = ("train", "validation")
@@ -80,11 +81,10 @@ class Corpus:
 
     def __init__(self, root: str):
         self.root = root.rstrip("/")
-        path = self.path(mf.MANIFEST_NAME)
         try:
-            self.manifest = json.loads(manifest_bytes(self.root))
-        except Exception as e:  # noqa: BLE001
-            raise ReportError(f"{path}: missing or not JSON ({e}); is '{root}' a build output directory?") from e
+            self.manifest = read_manifest(self.root)
+        except ConfigError as e:
+            raise ReportError(str(e)) from e
 
     def path(self, relative: str) -> str:
         return FileSystems.join(self.root, relative)

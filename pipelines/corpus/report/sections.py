@@ -12,9 +12,12 @@ from pipelines.corpus.report.charts import Charts, Panel
 from pipelines.corpus.report.data import CorpusData
 from pipelines.corpus.report.doc import NOT_BUILT, Code, Figure, Heading, Para, Section, Table, compact, num, pct
 from pipelines.corpus.report.measure import cluster_sizes, funnel, summarize
+from pipelines.corpus.trail import first_rejects
 
 MAX_INPUT_ROWS = 50
 MAX_PROBLEMS = 25
+#: Rejected inputs listed by name in the funnel section (the rest are in rejects/).
+MAX_REJECTS_LISTED = 20
 
 
 class Context:
@@ -86,6 +89,10 @@ def funnel_section(ctx: Context) -> Section:
     sec.add(Para("Characters: kept and filtered documents after cleaning, duplicates by their recorded length, "
                  "cleaning's removal as raw minus cleaned length of kept and filtered documents; "
                  "read = the sum of those.", "muted"))
+    if tables["rejects"] is not None and acc.get("rejected"):
+        shown = first_rejects(ctx.data.corpus.root, MAX_REJECTS_LISTED)
+        sec.add(Heading(f"Rejected inputs ({num(len(shown))} of {num(acc.get('rejected'))}; all in rejects/)"))
+        sec.add(Table(["source", "locator", "reason"], [[r["source"], r["locator"] or "–", r["reason"]] for r in shown]))
     absent = [name for name, t in tables.items() if t is None]
     for name in absent:
         sec.missing(f"{name}/")
@@ -169,6 +176,7 @@ def provenance_section(ctx: Context) -> Section:
         ["version id", c.version_id], ["schema version", str(m.get("schema_version", "–"))],
         ["manifest format", str(m.get("format", "–"))], ["corpus name", str(c.config.get("name", "–"))],
         ["seed", str(c.config.get("seed", "–"))], ["directory", c.root]]))
+    _chain_blocks(c.root, sec)
     _verify_blocks(ctx, sec)
     inputs = m.get("inputs") or []
     sec.add(Heading(f"Inputs ({num(len(inputs))} files, {num(sum(int(i.get('bytes', 0)) for i in inputs))} bytes)"))
@@ -185,6 +193,30 @@ def provenance_section(ctx: Context) -> Section:
                                  for k, v in sorted(c.run_info.items())]))
     sec.add(Heading("Config"), Code(json.dumps(c.config, indent=2, sort_keys=True, ensure_ascii=False)))
     return sec
+
+
+def _chain_blocks(root: str, sec: Section) -> None:
+    """The versions of the chain this version heads (docs/incremental.md); nothing for a full build."""
+    from pipelines.corpus.manifest import read_chain
+    from transforms.config_base import ConfigError
+
+    try:
+        versions = read_chain(root)
+    except ConfigError as e:
+        sec.add(Heading("Chain"), Para(f"cannot follow the chain: {e}", "bad"))
+        return
+    if len(versions) == 1:
+        return
+    sec.add(Heading(f"Chain ({len(versions)} versions, this one first)"))
+    sec.add(Table(["version", "directory", "read", "kept", "supersedes"], [
+        [v.version_id, v.root, num(v.manifest["accounting"]["read"]), num(v.manifest["accounting"]["kept"]),
+         num(v.manifest["accounting"].get("superseded", 0))] for v in versions]))
+    acc = (versions[0].manifest.get("chain") or {}).get("accounting") or {}
+    if acc:
+        sec.add(Para("chain: read {} = effective kept {} + superseded {} + rejected {} + filtered {} + duplicates {}"
+                     .format(*(num(acc.get(k, 0)) for k in ("read", "effective_kept", "superseded", "rejected",
+                                                            "filtered", "duplicates"))),
+                     "ok" if acc.get("holds") else "bad"))
 
 
 def _verify_blocks(ctx: Context, sec: Section) -> None:
