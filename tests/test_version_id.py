@@ -75,7 +75,7 @@ def test_unreadable_vocab_is_a_config_error_naming_the_key(tmp_path):
 
 def test_verify_warns_when_installed_versions_differ(tmp_path, monkeypatch, capsys):
     config = fingerprints.manifest_config(load_config())
-    manifest = {"format": 1, "version_id": mf.version_id(config, []), "schema_version": "2", "config": config,
+    manifest = {"format": 1, "version_id": mf.version_id(config, []), "schema_version": mf.SCHEMA_VERSION, "config": config,
                 "inputs": [], "files": [], "counters": {"ingest.records": 0},
                 "accounting": mf.accounting(0, {})}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
