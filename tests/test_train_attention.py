@@ -79,3 +79,15 @@ def test_flex_on_cpu_is_refused_before_anything_is_written(tmp_path):
         run(TrainConfig(data=str(corpus), out=str(tmp_path / "run"), model="tiny", steps=1, attention="flex",
                         device="cpu", tensorboard=False))
     assert not (tmp_path / "run").exists()
+
+
+def test_flex_on_cpu_is_a_usage_error_of_the_command(tmp_path, capsys):
+    from train.cli import main
+    from train.synthetic import make_corpus
+
+    corpus = make_corpus(tmp_path / "corpus", n_train_lines=40, n_val_lines=4, seed=1)
+    code = main(["train", "--data", str(corpus), "--out", str(tmp_path / "run"), "--model", "tiny", "--steps", "1",
+                 "--attention", "flex", "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "flex cannot train here" in err[0]
+    assert not (tmp_path / "run").exists()

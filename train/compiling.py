@@ -62,5 +62,7 @@ def choose_attention(setting: str, device: torch.device, compiled: bool) -> str:
     if problem is None:
         return "flex"
     if setting == "flex":
-        raise ValueError(f"attention: flex cannot train here ({problem}); use --attention sdpa")
+        from train.run_dir import UsageError  # a flag asks for what this machine cannot do: exit 2
+
+        raise UsageError(f"attention: flex cannot train here ({problem}); use --attention sdpa")
     return "sdpa"
