@@ -56,7 +56,7 @@ def no_build(root: str) -> NotABuild:
 def read_manifest(root: str, missing_ok: bool = False) -> dict[str, Any] | None:
     """ROOT/manifest.json parsed.
 
-    Raises NotABuild when it is absent (naming the case), ConfigError when it is not JSON; with
+    Raises NotABuild (a ConfigError) when it is absent, naming the case, or not JSON; with
     `missing_ok`, returns None instead (e.g. "is there an earlier build here?")."""
     try:
         data = manifest_bytes(root)
@@ -69,7 +69,7 @@ def read_manifest(root: str, missing_ok: bool = False) -> dict[str, Any] | None:
     except ValueError as e:
         if missing_ok:
             return None
-        raise ConfigError(manifest_path(root), f"not a corpus manifest (not JSON: {e})") from e
+        raise NotABuild(manifest_path(root), f"not a corpus manifest (not JSON: {e})") from e
 
 
 def read_bytes(path: str) -> bytes | None:

@@ -7,7 +7,6 @@ output tree that the manifest does not list (a stale shard, an attempt's leftove
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import pyarrow.parquet as pq
@@ -15,7 +14,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.build.output_dir import unlisted_files
-from pipelines.corpus.manifest import manifest_bytes, read_chain
+from pipelines.corpus.manifest import read_chain, read_manifest
 from schemas import manifest as mf
 from schemas.tables import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from transforms.atomic_files import sha256_of
@@ -114,9 +113,9 @@ def verify(root: str) -> VerifyReport:
     report = VerifyReport()
     root = root.rstrip("/")
     try:
-        manifest = json.loads(manifest_bytes(root))
-    except Exception as e:  # noqa: BLE001
-        report.problems.append(f"{mf.MANIFEST_NAME}: missing or not JSON ({e})")
+        manifest = read_manifest(root)
+    except ConfigError as e:  # no build there, or a manifest that is not JSON: the reader says which
+        report.problems.append(str(e))
         return report
     recounted: list[dict] = []
     for record in manifest.get("files", []):
